@@ -1,0 +1,97 @@
+"""Lazy stacks of 2D frames: the one array type movies and label masks share.
+
+A :class:`LazyFrames` behaves like a read-only (T, H, W) numpy array for the operations celltrace
+needs (``len``, ``shape``, ``dtype``, ``frames[t]``, slicing, iteration, ``np.asarray``) but reads or
+computes a frame only when it is asked for, so a 5,000-frame movie costs the memory of one frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+FrameLoader = Callable[[int], np.ndarray]
+
+
+class LazyFrames:
+    """A (T, H, W) stack whose frame ``t`` is ``loader(t)``, computed on access and not cached."""
+
+    def __init__(self, length: int, frame_shape: tuple[int, int], dtype: Any, loader: FrameLoader):
+        self._length = int(length)
+        self._frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
+        self._dtype = np.dtype(dtype)
+        self._loader = loader
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self._length, *self._frame_shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def ndim(self) -> int:
+        return 3
+
+    def __len__(self) -> int:
+        return self._length
+
+    def _frame(self, t: int) -> np.ndarray:
+        if t < 0:
+            t += self._length
+        if not 0 <= t < self._length:
+            raise IndexError(f"frame {t} out of range for {self._length} frames")
+        frame = np.asarray(self._loader(t))
+        if frame.shape != self._frame_shape:
+            raise ValueError(f"frame {t} has shape {frame.shape}, expected {self._frame_shape}")
+        return frame.astype(self._dtype, copy=False)
+
+    def __getitem__(self, key: Union[int, slice, Sequence[int], tuple]) -> Union[np.ndarray, "LazyFrames"]:
+        if isinstance(key, tuple):
+            first, rest = key[0], key[1:]
+            return np.asarray(self[first])[(slice(None),) * (0 if isinstance(first, (int, np.integer)) else 1) + rest]
+        if isinstance(key, (int, np.integer)):
+            return self._frame(int(key))
+        if isinstance(key, slice):
+            idx = range(*key.indices(self._length))
+            return LazyFrames(len(idx), self._frame_shape, self._dtype, lambda i: self._frame(idx[i]))
+        return np.stack([self._frame(int(t)) for t in key])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for t in range(self._length):
+            yield self._frame(t)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.empty(self.shape, dtype=self._dtype)
+        for t in range(self._length):
+            out[t] = self._frame(t)
+        return out if dtype is None else out.astype(dtype)
+
+    def map(self, fn: Callable[[int, np.ndarray], np.ndarray], dtype: Any = None) -> "LazyFrames":
+        """A new lazy stack whose frame t is ``fn(t, self[t])``."""
+        return LazyFrames(self._length, self._frame_shape, dtype or self._dtype, lambda t: fn(t, self._frame(t)))
+
+    def __repr__(self) -> str:
+        return f"LazyFrames(shape={self.shape}, dtype={self._dtype})"
+
+
+Frames = Union[np.ndarray, LazyFrames]
+"""Anything celltrace accepts as a (T, H, W) stack: a numpy array (also a memmap) or LazyFrames."""
+
+
+def as_frames(stack: Any) -> Frames:
+    """Return ``stack`` as a (T, H, W) Frames object, checking that it is three-dimensional."""
+    if isinstance(stack, LazyFrames):
+        return stack
+    if hasattr(stack, "shape") and hasattr(stack, "__getitem__") and not isinstance(stack, np.ndarray):
+        shape = tuple(stack.shape)
+        if len(shape) != 3:
+            raise ValueError(f"expected a (T, H, W) stack, got shape {shape}")
+        return LazyFrames(shape[0], shape[1:], stack.dtype, lambda t: np.asarray(stack[t]))
+    arr = np.asarray(stack)
+    if arr.ndim != 3:
+        raise ValueError(f"expected a (T, H, W) stack, got shape {arr.shape}")
+    return arr

@@ -1,0 +1,151 @@
+"""Cell Tracking Challenge folders: GT (``TRA/man_track*.tif``, ``man_track.txt``) and RES
+(``mask*.tif``, ``res_track.txt``), read lazily and written atomically."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from celltrace.errors import InputError
+from celltrace.frames import LazyFrames
+from celltrace.io.atomic import atomic_dir
+from celltrace.io.tiff import check_2d, read_frame, tiff_info, write_frame
+from celltrace.tracking import LINEAGE_COLUMNS, Tracking, label_dtype, make_lineage
+
+GT_MASK = re.compile(r"^man_track(\d{3,4})\.tiff?$")
+RES_MASK = re.compile(r"^mask(\d{3,4})\.tiff?$")
+SEG_MASK = re.compile(r"^man_seg(\d{3,4})\.tiff?$")
+
+
+def read_lineage(path: str | Path) -> pd.DataFrame:
+    """Parse a CTC lineage file (one ``L B E P`` line of integers per track)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "lineage file not found")
+    rows = []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read lineage file ({exc})") from None
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 4:
+            raise InputError(path, f"line {n}: expected 4 integers 'L B E P', got {line.strip()!r}")
+        try:
+            vals = [int(p) for p in parts]
+        except ValueError:
+            raise InputError(path, f"line {n}: expected 4 integers 'L B E P', got {line.strip()!r}") from None
+        if min(vals) < 0:
+            raise InputError(path, f"line {n}: negative value in {line.strip()!r}")
+        rows.append(vals)
+    return make_lineage(rows)
+
+
+def write_lineage(lineage: pd.DataFrame, path: str | Path) -> None:
+    """Write ``L B E P`` lines, one per track, sorted by label."""
+    lin = make_lineage(lineage)
+    Path(path).write_text("".join(f"{a} {b} {c} {d}\n" for a, b, c, d in lin[LINEAGE_COLUMNS].to_numpy()))
+
+
+def _numbered_files(folder: Path, pattern: re.Pattern[str]) -> list[tuple[int, Path]]:
+    return sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.match(p.name)))
+
+
+def locate_ctc(folder: str | Path) -> tuple[str, Path, Path]:
+    """Return (kind, mask folder, lineage file) for a GT folder, its TRA folder, or a RES folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputError(folder, "no such folder")
+    if not folder.is_dir():
+        raise InputError(folder, "expected a CTC GT or RES folder, got a file")
+    if (folder / "TRA").is_dir():
+        return "gt", folder / "TRA", folder / "TRA" / "man_track.txt"
+    if (folder / "man_track.txt").exists() or any(GT_MASK.match(p.name) for p in folder.iterdir()):
+        return "gt", folder, folder / "man_track.txt"
+    if (folder / "res_track.txt").exists() or any(RES_MASK.match(p.name) for p in folder.iterdir()):
+        return "res", folder, folder / "res_track.txt"
+    raise InputError(folder, "not a CTC folder (no TRA/, man_track*.tif or mask*.tif with its lineage file)")
+
+
+def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
+    """Read a CTC GT or RES folder into a Tracking with lazily read masks.
+
+    Mask files must be numbered 0..T-1 without gaps (``n_frames`` checks T), share one 2D shape
+    and hold integer labels; the lineage file must parse. The CTC rules themselves are checked by
+    :meth:`Tracking.validate`, not here, so a broken result can still be inspected.
+    """
+    kind, mask_dir, lineage_file = locate_ctc(folder)
+    pattern = GT_MASK if kind == "gt" else RES_MASK
+    files = _numbered_files(mask_dir, pattern)
+    if not files:
+        raise InputError(mask_dir, f"no mask files ({'man_trackNNN.tif' if kind == 'gt' else 'maskNNN.tif'})")
+    indices = [i for i, _ in files]
+    expected = list(range(n_frames if n_frames is not None else indices[-1] + 1))
+    missing = sorted(set(expected) - set(indices))
+    if missing or indices[0] != 0:
+        raise InputError(mask_dir, f"mask files missing for frames {missing[:5]}{'…' if len(missing) > 5 else ''}")
+    paths = [p for i, p in files if i < len(expected)]
+    lineage = read_lineage(lineage_file)
+    shape0 = None
+    for p in paths:
+        shape, dtype, _ = tiff_info(p)
+        hw = check_2d(p, shape)
+        if not np.issubdtype(dtype, np.integer):
+            raise InputError(p, f"mask of dtype {dtype}; labels must be integers")
+        if shape0 is not None and hw != shape0:
+            raise InputError(p, f"mask of shape {hw} differs from {shape0} of {paths[0].name}")
+        shape0 = hw
+    max_label = int(lineage["label"].max()) if len(lineage) else 1
+    dtype = np.dtype(tiff_info(paths[0])[1])
+    if dtype.itemsize < label_dtype(max_label).itemsize:
+        dtype = label_dtype(max_label)
+
+    def load(t: int) -> np.ndarray:
+        frame = read_frame(paths[t])
+        if not np.issubdtype(frame.dtype, np.integer):
+            raise InputError(paths[t], f"mask of dtype {frame.dtype}; labels must be integers")
+        return frame
+
+    masks = LazyFrames(len(paths), shape0, dtype, load)
+    return Tracking(masks=masks, lineage=lineage,
+                    meta={"kind": kind, "source": str(Path(folder)), "lineage_file": str(lineage_file),
+                          "mask_files": [str(p) for p in paths]})
+
+
+def write_ctc(tracking: Tracking, folder: str | Path, kind: str = "res", overwrite: bool = False) -> Path:
+    """Write ``tracking`` as a CTC RES folder (``maskTTT.tif`` + ``res_track.txt``) or, with
+    ``kind='gt'``, a GT folder (``TRA/man_trackTTT.tif`` + ``TRA/man_track.txt``). Frames are numbered
+    with 3 digits, or 4 from 1,000 frames on. The folder appears only when complete."""
+    if kind not in ("res", "gt"):
+        raise ValueError(f"kind must be 'res' or 'gt', not {kind!r}")
+    folder = Path(folder)
+    T = tracking.n_frames
+    digits = 3 if T <= 1000 else 4
+    max_label = int(tracking.lineage["label"].max()) if tracking.n_tracks else 1
+    dtype = label_dtype(max_label)
+    with atomic_dir(folder, overwrite=overwrite) as tmp:
+        out = tmp / "TRA" if kind == "gt" else tmp
+        out.mkdir(exist_ok=True)
+        stem = "man_track" if kind == "gt" else "mask"
+        for t in range(T):
+            write_frame(out / f"{stem}{t:0{digits}d}.tif", np.asarray(tracking.masks[t]).astype(dtype, copy=False))
+        write_lineage(tracking.lineage, out / ("man_track.txt" if kind == "gt" else "res_track.txt"))
+    return folder
+
+
+def seg_files(gt_folder: str | Path) -> dict[int, Path]:
+    """Frame index → ``SEG/man_segTTT.tif`` of a CTC GT folder (empty if it has no SEG)."""
+    seg = Path(gt_folder) / "SEG"
+    if not seg.is_dir():
+        return {}
+    return dict(_numbered_files(seg, SEG_MASK))
+
+
+def read_seg(gt_folder: str | Path) -> dict[int, np.ndarray]:
+    """Read all SEG ground-truth frames of a GT folder: frame index → label image."""
+    return {t: read_frame(p) for t, p in seg_files(gt_folder).items()}

@@ -1,0 +1,1 @@
+"""Shared linking: frame-to-frame LAP with shadow objects, divisions, gap closing; links → tracks."""

@@ -1,0 +1,178 @@
+"""Movie: the frames of one field of view, (T, H, W), read one frame at a time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from celltrace.errors import InputError
+from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.io.tiff import IMAGE_SUFFIXES, check_2d, read_frame, tiff_info
+
+CTC_FRAME = re.compile(r"^t(\d{3,4})\.tiff?$")
+
+
+@dataclass
+class Movie:
+    """A 2D+time movie. ``frames[t]`` is frame t as a 2D numpy array, read on access.
+
+    Open one with :func:`open_movie`; wrap an in-memory array with ``Movie(frames=array)``.
+    """
+
+    frames: Frames
+    name: str = "movie"
+    source: Path | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.frames = as_frames(self.frames)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.frames.shape)  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.frames.dtype)
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        return self.shape[1], self.shape[2]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        return np.asarray(self.frames[t])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for t in range(len(self)):
+            yield self[t]
+
+    def __repr__(self) -> str:
+        return f"Movie({self.name!r}, shape={self.shape}, dtype={self.dtype})"
+
+
+def _numbered(folder: Path, pattern: re.Pattern[str]) -> list[tuple[int, Path]]:
+    items = []
+    for p in folder.iterdir():
+        m = pattern.match(p.name)
+        if m:
+            items.append((int(m.group(1)), p))
+    return sorted(items)
+
+
+def _frames_from_files(files: list[Path]) -> LazyFrames:
+    """Check every file's header (shape, dtype) without decoding, then read lazily."""
+    shapes = []
+    dtype = None
+    for f in files:
+        shape, dt, _ = tiff_info(f) if f.suffix.lower() in IMAGE_SUFFIXES else _other_image_info(f)
+        hw = check_2d(f, shape)
+        if shapes and hw != shapes[0]:
+            raise InputError(f, f"frame of shape {hw} differs from {shapes[0]} of {files[0].name}")
+        if dtype is not None and dt != dtype:
+            raise InputError(f, f"frame of dtype {dt} differs from {dtype} of {files[0].name}")
+        shapes.append(hw)
+        dtype = dt
+
+    def load(t: int) -> np.ndarray:
+        f = files[t]
+        return read_frame(f) if f.suffix.lower() in IMAGE_SUFFIXES else _read_other_image(f)
+
+    return LazyFrames(len(files), shapes[0], dtype, load)
+
+
+def _other_image_info(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    img = _read_other_image(path, check=False)
+    return img.shape, img.dtype, 1
+
+
+def _read_other_image(path: Path, check: bool = True) -> np.ndarray:
+    from skimage import io as skio
+
+    try:
+        img = np.asarray(skio.imread(path))
+    except Exception as exc:
+        raise InputError(path, f"cannot read image ({type(exc).__name__}: {exc})") from None
+    if check:
+        check_2d(path, img.shape)
+    return img
+
+
+OTHER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def open_movie(path: str | Path) -> Movie:
+    """Open a movie lazily.
+
+    Accepts a CTC sequence folder (``t000.tif``… or ``t0000.tif``…), a folder of single-frame images
+    (sorted by name), a multi-page TIFF of shape (T, H, W) (a 2D TIFF is a one-frame movie) or a zarr
+    array of shape (T, H, W). Headers are checked up front (missing files, damaged TIFFs, RGB or 3D
+    frames, frames of different shapes raise :class:`~celltrace.errors.InputError`); pixels are read
+    one frame at a time on access.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    if path.is_dir() and (path.suffix == ".zarr" or (path / ".zarray").exists() or (path / "zarr.json").exists()):
+        return _open_zarr(path)
+    if path.is_dir():
+        ctc = _numbered(path, CTC_FRAME)
+        if ctc:
+            indices = [i for i, _ in ctc]
+            if indices != list(range(indices[0], indices[0] + len(indices))):
+                missing = sorted(set(range(indices[0], indices[-1] + 1)) - set(indices))
+                raise InputError(path, f"CTC sequence has missing frames: {missing[:5]}")
+            files = [p for _, p in ctc]
+        else:
+            files = sorted(
+                p for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES and not p.name.startswith(".")
+            )
+        if not files:
+            raise InputError(path, "folder holds no image frames (expected t000.tif… or *.tif/*.png)")
+        return Movie(_frames_from_files(files), name=path.name, source=path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        shape, dtype, npages = tiff_info(path)
+        if len(shape) == 2:
+            return Movie(_frames_from_files([path]), name=path.stem, source=path)
+        if len(shape) == 3 and shape[-1] in (3, 4) and npages == 1:
+            check_2d(path, shape)
+        if len(shape) != 3:
+            raise InputError(path, f"TIFF of shape {shape}; expected a (T, H, W) movie")
+        if npages == shape[0]:
+            loader = lambda t: read_frame(path, key=t)  # noqa: E731
+        else:  # one page holding the whole stack: read it once on demand
+            loader = lambda t: _read_stack(path)[t]  # noqa: E731
+        return Movie(LazyFrames(shape[0], shape[1:], dtype, loader), name=path.stem, source=path)
+    raise InputError(path, "unsupported movie format (expected a folder, a .tif/.tiff file or a .zarr array)")
+
+
+def _read_stack(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        return tifffile.imread(path)
+    except Exception as exc:
+        raise InputError(path, f"cannot read TIFF data ({type(exc).__name__}: {exc})") from None
+
+
+def _open_zarr(path: Path) -> Movie:
+    try:
+        import zarr
+    except ImportError:
+        raise InputError(path, "reading zarr needs the 'zarr' package (pip install zarr)") from None
+    try:
+        arr = zarr.open(str(path), mode="r")
+    except Exception as exc:
+        raise InputError(path, f"cannot open zarr array ({type(exc).__name__}: {exc})") from None
+    if not hasattr(arr, "shape") or len(arr.shape) != 3:
+        raise InputError(path, f"zarr array of shape {getattr(arr, 'shape', None)}; expected (T, H, W)")
+    return Movie(LazyFrames(arr.shape[0], arr.shape[1:], arr.dtype, lambda t: np.asarray(arr[t])),
+                 name=path.stem, source=path)
