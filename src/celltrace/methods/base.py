@@ -1,0 +1,58 @@
+"""The Tracker contract and the registry of methods.
+
+A method is a class with a unique ``name`` that turns a :class:`~celltrace.Movie` (and, in
+linking-only mode, the user's own per-frame label images) into a :class:`~celltrace.Tracking`.
+Methods register themselves with :func:`register`; :func:`load_tracker` builds one by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from celltrace.errors import CelltraceError
+from celltrace.frames import Frames
+from celltrace.movie import Movie
+from celltrace.tracking import Tracking
+
+_REGISTRY: dict[str, type["Tracker"]] = {}
+
+# method name -> module that registers it (imported on first use, so `import celltrace` stays light)
+KNOWN_METHODS: dict[str, str] = {
+    "classic": "celltrace.methods.classic",
+}
+
+DEFAULT_METHOD = "classic"
+
+
+class Tracker(ABC):
+    """Turns a movie into a Tracking. Subclasses set ``name`` and implement :meth:`track`."""
+
+    name: ClassVar[str]
+    needs_weights: ClassVar[bool] = False
+
+    @abstractmethod
+    def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
+        """Segment (unless ``masks`` is given: then link those objects, leaving their pixels as they
+        are) and link every cell of ``movie``; return a Tracking that passes ``validate()``."""
+
+
+def register(cls: type[Tracker]) -> type[Tracker]:
+    """Class decorator: make ``cls`` available to :func:`load_tracker` under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_methods() -> list[str]:
+    """Names of all methods celltrace knows."""
+    return sorted(set(KNOWN_METHODS) | set(_REGISTRY))
+
+
+def load_tracker(method: str = DEFAULT_METHOD, **params: Any) -> Tracker:
+    """Build the tracker called ``method`` with ``params`` overriding its config defaults."""
+    if method not in _REGISTRY and method in KNOWN_METHODS:
+        importlib.import_module(KNOWN_METHODS[method])
+    if method not in _REGISTRY:
+        raise CelltraceError(f"unknown method {method!r}; available: {', '.join(available_methods())}")
+    return _REGISTRY[method](**params)

@@ -1,0 +1,36 @@
+"""Shared test fixtures. Real data lives in ../shared beside the repository; tests that need it
+fail (never skip) when it is missing, so CI cannot pass without exercising it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CELLTRACE_SHARED", REPO.parent / "shared"))
+CTC = SHARED / "data" / "ctc"
+DATASETS = ["Fluo-N2DH-GOWT1", "Fluo-N2DH-SIM+", "Fluo-C2DL-MSC"]
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"real test data missing: {path} (the shared/ folder must sit beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ctc_root() -> Path:
+    """../shared/data/ctc, or a failure if it is absent."""
+    return _require(CTC)
+
+
+def ctc_sequence(dataset: str) -> Path:
+    """Raw frames folder of sequence 02 of ``dataset``."""
+    return _require(CTC / dataset / "02")
+
+
+def ctc_gt(dataset: str) -> Path:
+    """GT folder (02_GT) of ``dataset``."""
+    return _require(CTC / dataset / "02_GT")
