@@ -12,8 +12,10 @@ from celltrace.errors import CelltraceError, InputError, TrackingError
 from celltrace.frames import LazyFrames
 from celltrace.movie import Movie, open_movie
 from celltrace.tracking import Tracking
+from celltrace.methods.base import available_methods, load_tracker
+from celltrace.api import track
 
 __version__ = "0.1.0"
 
 __all__ = ["CelltraceError", "InputError", "TrackingError", "LazyFrames", "Movie", "open_movie",
-           "Tracking", "__version__"]
+           "Tracking", "available_methods", "load_tracker", "track", "__version__"]

@@ -124,18 +124,23 @@ def write_ctc(tracking: Tracking, folder: str | Path, kind: str = "res", overwri
     if kind not in ("res", "gt"):
         raise ValueError(f"kind must be 'res' or 'gt', not {kind!r}")
     folder = Path(folder)
+    with atomic_dir(folder, overwrite=overwrite) as tmp:
+        write_ctc_files(tracking, tmp, kind)
+    return folder
+
+
+def write_ctc_files(tracking: Tracking, folder: Path, kind: str = "res") -> None:
+    """Write the CTC files of ``tracking`` into the existing ``folder`` (not atomic: see write_ctc)."""
     T = tracking.n_frames
     digits = 3 if T <= 1000 else 4
     max_label = int(tracking.lineage["label"].max()) if tracking.n_tracks else 1
     dtype = label_dtype(max_label)
-    with atomic_dir(folder, overwrite=overwrite) as tmp:
-        out = tmp / "TRA" if kind == "gt" else tmp
-        out.mkdir(exist_ok=True)
-        stem = "man_track" if kind == "gt" else "mask"
-        for t in range(T):
-            write_frame(out / f"{stem}{t:0{digits}d}.tif", np.asarray(tracking.masks[t]).astype(dtype, copy=False))
-        write_lineage(tracking.lineage, out / ("man_track.txt" if kind == "gt" else "res_track.txt"))
-    return folder
+    out = folder / "TRA" if kind == "gt" else folder
+    out.mkdir(exist_ok=True)
+    stem = "man_track" if kind == "gt" else "mask"
+    for t in range(T):
+        write_frame(out / f"{stem}{t:0{digits}d}.tif", np.asarray(tracking.masks[t]).astype(dtype, copy=False))
+    write_lineage(tracking.lineage, out / ("man_track.txt" if kind == "gt" else "res_track.txt"))
 
 
 def seg_files(gt_folder: str | Path) -> dict[int, Path]:
@@ -149,3 +154,13 @@ def seg_files(gt_folder: str | Path) -> dict[int, Path]:
 def read_seg(gt_folder: str | Path) -> dict[int, np.ndarray]:
     """Read all SEG ground-truth frames of a GT folder: frame index → label image."""
     return {t: read_frame(p) for t, p in seg_files(gt_folder).items()}
+
+
+def write_ctc_sequence(frames, folder: str | Path, overwrite: bool = False) -> Path:
+    """Write raw frames as a CTC sequence folder (``t000.tif``…; 4 digits from 1,000 frames on)."""
+    folder = Path(folder)
+    digits = 3 if len(frames) <= 1000 else 4
+    with atomic_dir(folder, overwrite=overwrite) as tmp:
+        for t in range(len(frames)):
+            write_frame(tmp / f"t{t:0{digits}d}.tif", np.asarray(frames[t]))
+    return folder

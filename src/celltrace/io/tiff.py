@@ -50,3 +50,17 @@ def read_frame(path: Path, key: int | None = None) -> np.ndarray:
 def write_frame(path: Path, frame: np.ndarray, compress: bool = True) -> None:
     """Write one 2D frame as a (zlib-compressed) TIFF."""
     tifffile.imwrite(path, frame, compression="zlib" if compress else None)
+
+
+def write_movie_tiff(frames, path: Path, progress: bool = False) -> None:
+    """Write a (T, H, W) stack as one multi-page TIFF, a frame at a time (no whole-movie buffer)."""
+    from tqdm.auto import tqdm
+
+    with tifffile.TiffWriter(path, bigtiff=_needs_bigtiff(frames)) as tw:
+        for t in tqdm(range(len(frames)), desc="writing TIFF", unit="frame", disable=not progress):
+            tw.write(np.asarray(frames[t]), compression="zlib", contiguous=False)
+
+
+def _needs_bigtiff(frames) -> bool:
+    n = int(np.prod(frames.shape)) * np.dtype(frames.dtype).itemsize
+    return n > 2**31

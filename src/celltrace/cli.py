@@ -1,0 +1,258 @@
+"""The ``celltrace`` command: a thin layer over the Python API (see ``celltrace --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from celltrace.errors import CelltraceError, InputError
+
+DEMO_DIR = "celltrace-demo"
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or messages")
+
+
+def _say(args: argparse.Namespace, *lines: str) -> None:
+    if not getattr(args, "quiet", False):
+        for line in lines:
+            print(line)
+
+
+# ---------------------------------------------------------------------- track
+def cmd_track(args: argparse.Namespace) -> int:
+    import celltrace
+    from celltrace.errors import OutputExistsError
+    from celltrace.io.atomic import atomic_dir
+    from celltrace.io.ctc import write_ctc_files
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:  # refuse before hours of work, not after
+        raise OutputExistsError(out)
+    movie = celltrace.open_movie(args.input)
+    params = _parse_params(args.param)
+    result = celltrace.track(movie, method=args.method, masks=args.masks, progress=not args.quiet, **params)
+    with atomic_dir(out, overwrite=args.overwrite) as tmp:
+        write_ctc_files(result, tmp, kind="res")
+        result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
+    _say(args, f"{result.n_tracks} tracks, {len(result.divisions())} divisions in {result.n_frames} frames "
+               f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv)")
+    return 0
+
+
+def _parse_params(items: list[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise CelltraceError(f"--param expects NAME=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+# ---------------------------------------------------------------------- info
+def cmd_info(args: argparse.Namespace) -> int:
+    from celltrace.io.ctc import locate_ctc, read_ctc, seg_files
+    from celltrace.movie import open_movie
+
+    path = Path(args.input)
+    try:
+        kind, _, _ = locate_ctc(path)
+    except InputError:
+        kind = None
+    if kind:
+        tr = read_ctc(path)
+        problems = tr.problems(max_problems=5)
+        lines = [f"{path}: CTC {kind.upper()} folder",
+                 f"  frames     {tr.n_frames}", f"  size       {tr.shape[1]} × {tr.shape[2]} (H × W)",
+                 f"  tracks     {tr.n_tracks}", f"  divisions  {len(tr.divisions())}"]
+        if kind == "gt":
+            lines.append(f"  SEG frames {len(seg_files(path))}")
+        lines.append("  CTC rules  " + ("valid" if not problems else f"BROKEN: {problems[0]}"))
+    else:
+        m = open_movie(path)
+        lines = [f"{path}: movie", f"  frames  {len(m)}", f"  size    {m.shape[1]} × {m.shape[2]} (H × W)",
+                 f"  dtype   {m.dtype}"]
+    print("\n".join(lines))
+    return 0
+
+
+# ---------------------------------------------------------------------- convert
+CONVERT_TARGETS = ("ctc-res", "ctc-gt", "csv", "geff", "napari", "tiff", "ctc-seq")
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from celltrace.io.atomic import atomic_file
+    from celltrace.io.ctc import locate_ctc, read_ctc, write_ctc, write_ctc_sequence
+    from celltrace.io.tiff import write_movie_tiff
+    from celltrace.movie import open_movie
+
+    src, dst, to = Path(args.input), Path(args.output), args.to
+    if dst.exists() and not args.overwrite:
+        from celltrace.errors import OutputExistsError
+        raise OutputExistsError(dst)
+    if to in ("tiff", "ctc-seq"):
+        movie = open_movie(src)
+        if to == "tiff":
+            with atomic_file(dst) as tmp:
+                write_movie_tiff(movie.frames, tmp, progress=not args.quiet)
+        else:
+            write_ctc_sequence(movie.frames, dst, overwrite=args.overwrite)
+    else:
+        locate_ctc(src)
+        tr = read_ctc(src).validate()
+        if to in ("ctc-res", "ctc-gt"):
+            write_ctc(tr, dst, kind=to.split("-")[1], overwrite=args.overwrite)
+        elif to == "csv":
+            movie = open_movie(args.movie) if args.movie else None
+            tr.to_csv(dst, movie)
+        elif to == "geff":
+            tr.to_geff(dst, overwrite=args.overwrite)
+        elif to == "napari":
+            data, graph = tr.to_napari_tracks()
+            with atomic_file(dst) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, data=data, graph=np.array([(c, p[0]) for c, p in graph.items()], dtype=np.int64).reshape(-1, 2))
+    _say(args, f"{src} → {dst} ({to})")
+    return 0
+
+
+# ---------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    import celltrace
+    from celltrace.io.atomic import atomic_dir
+    from celltrace.io.ctc import write_ctc
+    from celltrace.io.tiff import write_movie_tiff
+    from celltrace.methods.base import DEFAULT_METHOD
+    from celltrace.synth import synthetic_movie
+
+    out = Path(args.out)
+    method = args.method or DEFAULT_METHOD
+    with atomic_dir(out, overwrite=args.overwrite) as tmp:
+        movie, gt = synthetic_movie(n_frames=args.frames, shape=(args.size, args.size), n_cells=args.cells, seed=args.seed)
+        _say(args, f"synthetic movie: {len(movie)} frames of {args.size}², ~{args.cells} cells, "
+                   f"{gt.n_tracks} GT tracks, {len(gt.divisions())} divisions (seed {args.seed})")
+        write_movie_tiff(movie.frames, tmp / "movie.tif")
+        write_ctc(gt, tmp / "GT", kind="gt")
+        result = celltrace.track(movie, method=method, progress=not args.quiet)
+        write_ctc(result, tmp / "RES", kind="res")
+        result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
+        scores = _try_evaluate(result, gt)
+        if scores:
+            (tmp / "scores.json").write_text(json.dumps(scores, indent=2))
+    lines = [f"tracked with '{method}': {result.n_tracks} tracks, {len(result.divisions())} divisions → {out}/"]
+    if scores:
+        keys = [k for k in ("TRA", "DET", "LNK", "SEG", "BC(2)") if k in scores]
+        lines.append("scores vs. ground truth: " + ", ".join(f"{k} {scores[k]:.3f}" for k in keys))
+    lines += ["look at it:",
+              f"  celltrace info {out}/RES",
+              f"  {out}/cells.csv  (one row per cell per frame)",
+              f"  python -c \"import napari, tifffile; v = napari.Viewer(); v.add_image(tifffile.imread('{out}/movie.tif')); "
+              f"import celltrace; r = celltrace.Tracking.from_ctc('{out}/RES'); import numpy as np; "
+              f"v.add_labels(np.asarray(r.masks)); v.add_tracks(r.to_napari_tracks()[0]); napari.run()\""]
+    _say(args, *lines)
+    return 0
+
+
+def _try_evaluate(result: Any, gt: Any) -> dict[str, Any] | None:
+    try:
+        from celltrace.metrics import evaluate
+    except ImportError:
+        return None
+    return evaluate(result, gt)
+
+
+# ---------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from celltrace.metrics import evaluate_folders, format_results, write_json
+
+    metrics = args.metrics.split(",") if args.metrics else None
+    results = evaluate_folders(Path(args.pred), Path(args.gt), metrics=metrics)
+    print(format_results(results))
+    if args.json:
+        write_json(results, args.json)
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from celltrace import __version__
+    from celltrace.methods.base import DEFAULT_METHOD, available_methods
+
+    parser = argparse.ArgumentParser(prog="celltrace", description="Segment, track and lineage-trace cells in 2D+time movies.")
+    parser.add_argument("--version", action="version", version=f"celltrace {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("track", help="track a movie and write a CTC RES folder + a CSV table")
+    p.add_argument("input", help="CTC sequence folder, folder of frames, multi-page TIFF or zarr")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods())
+    p.add_argument("--out", required=True, help="output folder (CTC RES layout)")
+    p.add_argument("--masks", help="link these label images (one per frame) instead of segmenting")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a method parameter")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _add_common(p)
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("demo", help="make a synthetic movie, track it, write and score the results")
+    p.add_argument("--out", default=DEMO_DIR)
+    p.add_argument("--method", default=None)
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--cells", type=int, default=25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    _add_common(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("info", help="what a movie, CTC GT or RES folder holds")
+    p.add_argument("input")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("convert", help="convert between formats")
+    p.add_argument("input", help="a CTC GT/RES folder (tracks) or a movie (frames)")
+    p.add_argument("output")
+    p.add_argument("--to", required=True, choices=CONVERT_TARGETS,
+                   help="tracks: ctc-res, ctc-gt, csv, geff, napari (.npz); movies: tiff, ctc-seq")
+    p.add_argument("--movie", help="raw movie, for mean intensities in csv")
+    p.add_argument("--overwrite", action="store_true")
+    _add_common(p)
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("evaluate", help="score a result against ground truth (CTC, MOT, division metrics)")
+    p.add_argument("--pred", required=True, help="RES folder, or a dataset folder of NN_RES folders")
+    p.add_argument("--gt", required=True, help="GT folder, or a dataset folder of NN_GT folders")
+    p.add_argument("--metrics", help="comma-separated metric families (default: all)")
+    p.add_argument("--json", help="write the scores to this JSON file")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CelltraceError as exc:
+        print(f"celltrace: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"celltrace: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("celltrace: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
