@@ -56,9 +56,11 @@ def write_movie_tiff(frames, path: Path, progress: bool = False) -> None:
     """Write a (T, H, W) stack as one multi-page TIFF, a frame at a time (no whole-movie buffer)."""
     from tqdm.auto import tqdm
 
+    pages = (np.asarray(frames[t]) for t in tqdm(range(len(frames)), desc="writing TIFF", unit="frame",
+                                                   disable=not progress))
     with tifffile.TiffWriter(path, bigtiff=_needs_bigtiff(frames)) as tw:
-        for t in tqdm(range(len(frames)), desc="writing TIFF", unit="frame", disable=not progress):
-            tw.write(np.asarray(frames[t]), compression="zlib", contiguous=False)
+        tw.write(pages, shape=tuple(frames.shape), dtype=frames.dtype, photometric="minisblack",
+                 compression="zlib")
 
 
 def _needs_bigtiff(frames) -> bool:
