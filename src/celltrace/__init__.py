@@ -14,8 +14,9 @@ from celltrace.movie import Movie, open_movie
 from celltrace.tracking import Tracking
 from celltrace.methods.base import available_methods, load_tracker
 from celltrace.api import track
+from celltrace.synth import synthetic_movie
 
 __version__ = "0.1.0"
 
 __all__ = ["CelltraceError", "InputError", "TrackingError", "LazyFrames", "Movie", "open_movie",
-           "Tracking", "available_methods", "load_tracker", "track", "__version__"]
+           "Tracking", "available_methods", "load_tracker", "track", "synthetic_movie", "__version__"]
