@@ -15,8 +15,9 @@ from celltrace.tracking import Tracking
 from celltrace.methods.base import available_methods, load_tracker
 from celltrace.api import track
 from celltrace.synth import synthetic_movie
+from celltrace.metrics import evaluate
 
 __version__ = "0.1.0"
 
 __all__ = ["CelltraceError", "InputError", "TrackingError", "LazyFrames", "Movie", "open_movie",
-           "Tracking", "available_methods", "load_tracker", "track", "synthetic_movie", "__version__"]
+           "Tracking", "available_methods", "load_tracker", "track", "synthetic_movie", "evaluate", "__version__"]
