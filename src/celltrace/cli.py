@@ -133,6 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from celltrace.io.ctc import write_ctc
     from celltrace.io.tiff import write_movie_tiff
     from celltrace.methods.base import DEFAULT_METHOD
+    from celltrace.report import write_report
     from celltrace.synth import synthetic_movie
 
     out = Path(args.out)
@@ -149,17 +150,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         scores = _try_evaluate(result, gt)
         if scores:
             (tmp / "scores.json").write_text(json.dumps(scores, indent=2))
+        write_report(result, movie, tmp / "report", gt=gt, progress=not args.quiet, title="celltrace demo")
+    report = out / "report" / "report.html"
     lines = [f"tracked with '{method}': {result.n_tracks} tracks, {len(result.divisions())} divisions → {out}/"]
     if scores:
-        keys = [k for k in ("TRA", "DET", "LNK", "SEG", "BC(2)") if k in scores]
+        keys = [k for k in ("TRA", "DET", "LNK", "SEG", "BC(2)") if scores.get(k) is not None]
         lines.append("scores vs. ground truth: " + ", ".join(f"{k} {scores[k]:.3f}" for k in keys))
     lines += ["look at it:",
+              f"  {report}  (overlay movie, lineage trees, statistics, errors vs. GT; open in a browser)",
+              f"  napari {out}/RES  (with celltrace[napari] installed)",
               f"  celltrace info {out}/RES",
               f"  {out}/cells.csv  (one row per cell per frame)",
               f"  python -c \"import napari, tifffile; v = napari.Viewer(); v.add_image(tifffile.imread('{out}/movie.tif')); "
               f"import celltrace; r = celltrace.Tracking.from_ctc('{out}/RES'); import numpy as np; "
               f"v.add_labels(np.asarray(r.masks)); v.add_tracks(r.to_napari_tracks()[0]); napari.run()\""]
     _say(args, *lines)
+    if args.quiet:
+        print(report)
     return 0
 
 
@@ -180,6 +187,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(format_results(results))
     if args.json:
         write_json(results, args.json)
+    return 0
+
+
+# ---------------------------------------------------------------------- report
+def cmd_report(args: argparse.Namespace) -> int:
+    from celltrace.report import write_report
+
+    path = write_report(args.result, args.movie, args.out, gt=args.gt, progress=not args.quiet,
+                        overwrite=args.overwrite, show_labels=args.labels, max_size=args.max_size,
+                        fps=args.fps, max_frames_gif=args.gif_frames)
+    print(path)
     return 0
 
 
@@ -212,6 +230,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     _add_common(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("report", help="overlay movie, lineage trees, track statistics (and errors vs. GT) "
+                                      "as one self-contained HTML page")
+    p.add_argument("result", help="CTC RES (or GT) folder to show")
+    p.add_argument("--movie", required=True, help="the raw movie the result was computed on")
+    p.add_argument("--gt", help="CTC GT folder: adds the scores and the error view")
+    p.add_argument("--out", required=True, help="output folder: report.html + overlay.mp4/.gif, plots, CSV")
+    p.add_argument("--labels", action="store_true", help="write each track's label in the movie")
+    p.add_argument("--max-size", type=int, default=512, help="longer side of the movie in pixels (default 512)")
+    p.add_argument("--fps", type=float, default=8.0, help="frames per second of the movie")
+    p.add_argument("--gif-frames", type=int, default=60, help="frames in the GIF preview")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _add_common(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("info", help="what a movie, CTC GT or RES folder holds")
     p.add_argument("input")

@@ -12,6 +12,12 @@ from pathlib import Path
 from celltrace.errors import InputError, OutputExistsError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success rename it to ``target``.
@@ -30,6 +36,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; results should read like any folder
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=parent))
             os.replace(target, old / "x")
@@ -54,6 +61,7 @@ def atomic_file(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,55 @@
+"""npe2 widget: run a celltrace method on the open image layer (Plugins ▸ celltrace ▸ Track cells)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui import magic_factory
+
+from celltrace.methods.base import DEFAULT_METHOD, available_methods
+
+if TYPE_CHECKING:
+    import napari
+
+
+def _run(image: Any, method: str, masks: Any = None, progress: bool = False) -> list[tuple[Any, dict, str]]:
+    """Track the (T, H, W) data of an image layer; return the layers to add."""
+    import celltrace
+    from celltrace.movie import Movie
+    from celltrace.napari._layers import tracking_layers
+
+    data = image.data
+    if getattr(image, "multiscale", False):
+        data = data[0]
+    if np.ndim(data) == 2:
+        data = np.asarray(data)[None]
+    if np.ndim(data) != 3:
+        raise ValueError(f"the image layer {image.name!r} has shape {np.shape(data)}; expected (T, H, W)")
+    movie = Movie(frames=data if hasattr(data, "__getitem__") and not isinstance(data, np.ndarray) else np.asarray(data),
+                  name=image.name)
+    mask_frames = None
+    if masks is not None:
+        mask_frames = np.asarray(masks.data)
+        if mask_frames.ndim == 2:
+            mask_frames = mask_frames[None]
+    result = celltrace.track(movie, method=method, masks=mask_frames, progress=progress)
+    return tracking_layers(result, name=f"{image.name} {method}")
+
+
+def _method_choices(widget: Any = None) -> list[str]:
+    """Methods to offer, asked each time the widget refreshes (methods may register later)."""
+    return available_methods()
+
+
+@magic_factory(
+    call_button="Track",
+    method={"choices": _method_choices, "tooltip": "celltrace method (celltrace.available_methods())"},
+    masks={"tooltip": "optional: link the objects of this labels layer instead of segmenting"},
+)
+def track_widget(image: "napari.layers.Image", method: str = DEFAULT_METHOD,
+                 masks: "napari.layers.Labels | None" = None) -> "list[napari.types.LayerDataTuple]":
+    """Track every cell of the image layer (T, H, W) with a celltrace method; adds a labels layer
+    (one label per track segment) and a tracks layer with the lineage graph. Runs in the GUI
+    thread: long movies block napari until done (use ``celltrace track`` for those)."""
+    return _run(image, method, masks)
