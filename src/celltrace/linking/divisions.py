@@ -1,0 +1,131 @@
+"""Division detection after the frame-to-frame LAP.
+
+After the LAP between frames ``t`` and ``t+1``, an object ``a`` of ``t+1`` without a predecessor
+(a "birth") may be the second daughter of a mother ``m`` of frame ``t``:
+
+* **mother continues**: ``m`` is linked to ``b`` in ``t+1`` (its first daughter, the "sibling")
+  and ``a`` lies within ``max_distance`` of ``m``;
+* **mother ends**: ``m`` has no successor and two births ``a, b`` lie within ``max_distance``.
+
+Each candidate triple ``(m, a, b)`` gets a cost from a pluggable scorer
+``division_cost(t, objs_t, objs_t1, mothers, daughters, siblings) -> costs`` (lower is better,
+non-finite = impossible); a learned parent–child score plugs in as ``-log p_division``. Triples
+with cost ``<= max_cost`` are accepted greedily in increasing cost order, each mother dividing at
+most once and each object being a daughter at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from celltrace.linking.lap import positions
+
+DivisionCost = Callable[[int, pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class GeometricDivisionCost:
+    """Mother–daughter geometry cost of a division ``m -> (a, b)``:
+
+    ``cost = (|x_m - (x_a + x_b)/2| / s)^2 + w_area ln((A_a + A_b) / A_m)^2 + w_sym ln(A_a / A_b)^2``
+
+    — the mother sits between her daughters (``s`` = ``scale``, in pixels), the daughters together
+    are about as large as the mother, and about as large as each other. The area terms are left
+    out when the tables have no ``area`` column.
+    """
+
+    scale: float = 10.0
+    w_area: float = 1.0
+    w_sym: float = 1.0
+
+    def __call__(self, t: int, objs_t: pd.DataFrame, objs_t1: pd.DataFrame, mothers: np.ndarray,
+                 daughters: np.ndarray, siblings: np.ndarray) -> np.ndarray:
+        p0, p1 = positions(objs_t), positions(objs_t1)
+        mid = 0.5 * (p1[daughters] + p1[siblings])
+        cost = (np.sqrt(((p0[mothers] - mid) ** 2).sum(1)) / self.scale) ** 2
+        if "area" in objs_t.columns and "area" in objs_t1.columns:
+            a0 = np.maximum(objs_t["area"].to_numpy(np.float64), 1.0)
+            a1 = np.maximum(objs_t1["area"].to_numpy(np.float64), 1.0)
+            aa, ab, am = a1[daughters], a1[siblings], a0[mothers]
+            cost = cost + self.w_area * np.log((aa + ab) / am) ** 2 + self.w_sym * np.log(aa / ab) ** 2
+        return cost
+
+
+@dataclass
+class DivisionDetector:
+    """Adds division links after each frame-pair LAP (see module docstring).
+
+    ``max_distance``: largest mother–daughter centroid distance of a candidate (pixels);
+    ``max_cost``: largest accepted division cost; ``cost``: the scorer (default geometric).
+    """
+
+    max_distance: float = 30.0
+    max_cost: float = 1.0
+    cost: DivisionCost = field(default_factory=GeometricDivisionCost)
+
+    def candidates(self, objs_t: pd.DataFrame, objs_t1: pd.DataFrame, rows: np.ndarray,
+                   cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate triples ``(mothers, daughters, siblings)`` as table positions."""
+        n, m = len(objs_t), len(objs_t1)
+        e = np.zeros(0, dtype=np.int64)
+        if n == 0 or m == 0:
+            return e, e, e
+        succ = np.full(n, -1, dtype=np.int64)
+        succ[rows] = cols
+        has_pred = np.zeros(m, dtype=bool)
+        has_pred[cols] = True
+        births = np.flatnonzero(~has_pred)
+        if births.size == 0:
+            return e, e, e
+        p0, p1 = positions(objs_t), positions(objs_t1)
+        tree0 = cKDTree(p0)
+        near = tree0.query_ball_point(p1[births], r=self.max_distance)
+        mo, da, si = [], [], []
+        ended_near: dict[int, list[int]] = {}
+        for a, ms in zip(births, near):
+            for mth in ms:
+                if succ[mth] >= 0:
+                    mo.append(mth), da.append(a), si.append(succ[mth])
+                else:
+                    ended_near.setdefault(mth, []).append(a)
+        for mth, kids in ended_near.items():
+            for i in range(len(kids)):
+                for j in range(i + 1, len(kids)):
+                    mo.append(mth), da.append(kids[i]), si.append(kids[j])
+        if not mo:
+            return e, e, e
+        return np.array(mo, np.int64), np.array(da, np.int64), np.array(si, np.int64)
+
+    def __call__(self, t: int, objs_t: pd.DataFrame, objs_t1: pd.DataFrame, rows: np.ndarray,
+                 cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Extra ``(mother, daughter)`` links (table positions) to add to the frame-pair links."""
+        mo, da, si = self.candidates(objs_t, objs_t1, rows, cols)
+        e = np.zeros(0, dtype=np.int64)
+        if mo.size == 0:
+            return e, e
+        cost = np.asarray(self.cost(t, objs_t, objs_t1, mo, da, si), dtype=np.float64)
+        ok = np.isfinite(cost) & (cost <= self.max_cost)
+        used_m: set[int] = set()
+        used_d: set[int] = set(int(c) for c in cols)  # already have a mother
+        out_m, out_d = [], []
+        linked = set(int(r) for r in rows)
+        for k in np.flatnonzero(ok)[np.argsort(cost[ok], kind="stable")]:
+            mth, a, b = int(mo[k]), int(da[k]), int(si[k])
+            if mth in used_m or a in used_d:
+                continue
+            if mth in linked:  # mother continues into b: only a is new
+                out_m.append(mth), out_d.append(a)
+                used_d.add(a)
+            else:  # mother ended: both births become daughters
+                if b in used_d:
+                    continue
+                out_m += [mth, mth]
+                out_d += [a, b]
+                used_d.update((a, b))
+            used_m.add(mth)
+        return np.array(out_m, np.int64), np.array(out_d, np.int64)

@@ -1,0 +1,133 @@
+"""The classic tracker: threshold + watershed segmentation, then LAP linking with divisions and
+gap closing. No learning, no weights."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, GeometricDivisionCost, LAPLinker
+from celltrace.linking.features import object_features
+from celltrace.methods.base import Tracker, register
+from celltrace.methods.classic.config import ClassicConfig
+from celltrace.movie import Movie
+from celltrace.segmentation import estimate_cell_radius, segment_nuclei
+from celltrace.tracking import Tracking
+
+
+def build_linker(config: ClassicConfig, radius: float) -> LAPLinker:
+    """The :class:`~celltrace.linking.LAPLinker` the config describes, lengths scaled by ``radius``."""
+    r = float(radius)
+    divisions = None
+    if config.divisions:
+        divisions = DivisionDetector(
+            max_distance=config.division_distance_factor * r, max_cost=config.division_max_cost,
+            cost=GeometricDivisionCost(scale=config.division_scale_factor * r, w_area=config.division_area_weight,
+                                       w_sym=config.division_symmetry_weight))
+    gaps = GapCloser(max_gap=config.max_gap, max_distance=config.gap_distance_factor * r) if config.max_gap > 0 else None
+    return LAPLinker(cost=EuclideanCost(config.max_distance_factor * r, config.link_power),
+                     alternative_factor=config.alternative_factor,
+                     alternative_percentile=config.alternative_percentile,
+                     divisions=divisions, gap_closing=gaps)
+
+
+@register
+class ClassicTracker(Tracker):
+    """Segment each frame (:func:`~celltrace.segmentation.segment_nuclei`), measure its objects,
+    link them with a shadow-object LAP (Jaqaman et al. 2008) plus division detection and gap
+    closing, and build the CTC tracking. See :class:`ClassicConfig` for the parameters."""
+
+    name = "classic"
+
+    def __init__(self, config: ClassicConfig | None = None, **params: Any):
+        self.config = config if config is not None else ClassicConfig.from_params(**params)
+        if config is not None and params:
+            self.config = ClassicConfig.from_params(**{**vars(config), **params})
+
+    # ------------------------------------------------------------------ segmentation
+    def estimate_radius(self, movie: Movie) -> float:
+        """``cell_radius`` from the config, else estimated on a few frames spread over the movie."""
+        if self.config.cell_radius is not None:
+            return float(self.config.cell_radius)
+        T = len(movie)
+        ts = np.unique(np.linspace(0, T - 1, max(1, min(self.config.radius_frames, T))).round().astype(int))
+        return estimate_cell_radius([movie[int(t)] for t in ts], method=self.config.threshold_method,
+                                    log=self.config.log_threshold)
+
+    def segment(self, image: np.ndarray, radius: float, dtype: Any = np.uint32) -> np.ndarray:
+        """Label image of one frame (labels 1..n)."""
+        c = self.config
+        return segment_nuclei(image, radius, sigma_factor=c.sigma_factor, threshold_method=c.threshold_method,
+                              threshold_factor=c.threshold_factor, log=c.log_threshold, noise_k=c.noise_k,
+                              min_size_factor=c.min_size_factor, distance_sigma_factor=c.distance_sigma_factor,
+                              min_distance_factor=c.min_distance_factor, h_factor=c.h_factor, dtype=dtype)
+
+    def _storage(self, shape: tuple[int, int, int], dtype: np.dtype) -> np.ndarray:
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        if nbytes > self.config.memmap_threshold_mb * 2**20:
+            # an unnamed temporary file: removed by the OS when the last reference goes
+            return np.memmap(tempfile.TemporaryFile(prefix="celltrace-seg-"), dtype=dtype, mode="w+", shape=shape)
+        return np.zeros(shape, dtype=dtype)
+
+    # ------------------------------------------------------------------ tracking
+    def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
+        """Segment (unless ``masks`` is given) and link every frame of ``movie``; returns a Tracking
+        whose masks are the segmentation relabelled to track labels. With ``masks`` (per-frame label
+        images, labels local to each frame), their objects are linked as they are: no pixel changes
+        except the label value, no object is split or merged. Timings go to ``meta['timing']``."""
+        from tqdm.auto import tqdm
+
+        if not isinstance(movie, Movie):
+            movie = Movie(frames=movie)
+        T = len(movie)
+        H, W = movie.frame_shape
+        timing = {"segmentation_s": 0.0, "features_s": 0.0, "linking_s": 0.0, "tracks_s": 0.0}
+        objects: list[pd.DataFrame] = []
+        t_start = time.perf_counter()
+        if masks is None:
+            radius = self.estimate_radius(movie)
+            max_objects = H * W // max(1, int(self.config.min_size_factor * np.pi * radius ** 2))
+            dtype = np.dtype(np.uint16) if max_objects < 2**16 - 1 else np.dtype(np.uint32)
+            store = self._storage((T, H, W), dtype)
+            for t in tqdm(range(T), desc="classic: segmenting", unit="frame", disable=not progress):
+                t0 = time.perf_counter()
+                labels = self.segment(movie[t], radius, dtype=dtype)
+                t1 = time.perf_counter()
+                store[t] = labels
+                objects.append(object_features(labels))
+                timing["segmentation_s"] += t1 - t0
+                timing["features_s"] += time.perf_counter() - t1
+            # lazy view: the tracking relabels a frame when it is read, so the segmentation is the
+            # only full copy (in memory, or on disk as a memmap)
+            segmentation: Frames = LazyFrames(T, (H, W), dtype, lambda t: np.asarray(store[t]))
+        else:
+            segmentation = as_frames(masks)
+            if len(segmentation) != T or tuple(segmentation.shape[1:]) != (H, W):
+                raise ValueError(f"masks of shape {tuple(segmentation.shape)} do not match the movie's {movie.shape}")
+            if not np.issubdtype(np.dtype(segmentation.dtype), np.integer):
+                raise ValueError(f"masks have dtype {segmentation.dtype}; expected integer labels")
+            for t in tqdm(range(T), desc="classic: measuring", unit="frame", disable=not progress):
+                t1 = time.perf_counter()
+                objects.append(object_features(np.asarray(segmentation[t])))
+                timing["features_s"] += time.perf_counter() - t1
+            if self.config.cell_radius is not None:
+                radius = float(self.config.cell_radius)
+            else:
+                areas = np.concatenate([o["area"].to_numpy() for o in objects]) if objects else np.zeros(0)
+                radius = float(np.sqrt(np.median(areas) / np.pi)) if areas.size else 10.0
+        t0 = time.perf_counter()
+        links = build_linker(self.config, radius).link(objects, progress=progress)
+        timing["linking_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tracking = Tracking.from_links(segmentation, links,
+                                       labels_per_frame=[o["label"].to_numpy(np.int64) for o in objects])
+        timing["tracks_s"] = time.perf_counter() - t0
+        timing["total_s"] = time.perf_counter() - t_start
+        tracking.meta.update({"method": self.name, "cell_radius": radius, "timing": timing,
+                              "n_objects": int(sum(len(o) for o in objects)), "n_links": int(len(links))})
+        return tracking
