@@ -1,0 +1,1 @@
+"""celltrace benchmark harness (benchmarks/harness.py); not part of the package."""
