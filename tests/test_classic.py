@@ -112,12 +112,11 @@ def test_linking_only_mode_keeps_pixels_and_partition():
     assert result.n_tracks <= 1.3 * gt.n_tracks
 
 
-def test_lazy_masks_and_memmap_storage():
+def test_lazy_masks_and_disk_storage():
     from celltrace.synth import synthetic_movie
 
     movie, _ = synthetic_movie(n_frames=6, shape=(96, 96), n_cells=6, seed=1)
-    tracker = ClassicTracker(memmap_threshold_mb=0.0)  # force the disk-backed segmentation
-    result = tracker.track(movie, progress=False).validate()
+    result = ClassicTracker().track(movie, progress=False).validate()
     assert isinstance(result.masks, celltrace.LazyFrames)
     assert result.n_tracks >= 1
 

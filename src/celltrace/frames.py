@@ -95,3 +95,50 @@ def as_frames(stack: Any) -> Frames:
     if arr.ndim != 3:
         raise ValueError(f"expected a (T, H, W) stack, got shape {arr.shape}")
     return arr
+
+
+class FrameStore:
+    """An append-only stack of 2D frames kept on disk, zlib-compressed, one file per frame.
+
+    Methods put intermediate results (a segmentation of the whole movie) here instead of in RAM, so
+    memory stays flat with movie length; :meth:`frames` reads them back lazily. The temporary folder
+    is removed when the store (and every LazyFrames made from it) is garbage-collected.
+    """
+
+    def __init__(self, frame_shape: tuple[int, int], dtype: Any, level: int = 1, prefix: str = "celltrace-frames-"):
+        import tempfile
+
+        self._dir = tempfile.TemporaryDirectory(prefix=prefix)
+        self._frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
+        self._dtype = np.dtype(dtype)
+        self._level = level
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _path(self, t: int) -> str:
+        return f"{self._dir.name}/{t:07d}.z"
+
+    def append(self, frame: np.ndarray) -> None:
+        """Store the next frame (cast to the store's dtype)."""
+        import zlib
+
+        frame = np.ascontiguousarray(frame, dtype=self._dtype)
+        if frame.shape != self._frame_shape:
+            raise ValueError(f"frame of shape {frame.shape}, store holds {self._frame_shape}")
+        with open(self._path(self._n), "wb") as fh:
+            fh.write(zlib.compress(frame.tobytes(), self._level))
+        self._n += 1
+
+    def read(self, t: int) -> np.ndarray:
+        """Frame ``t`` as a new array."""
+        import zlib
+
+        with open(self._path(t), "rb") as fh:
+            data = zlib.decompress(fh.read())
+        return np.frombuffer(data, dtype=self._dtype).reshape(self._frame_shape).copy()
+
+    def frames(self) -> LazyFrames:
+        """A lazy (T, H, W) view of the frames stored so far (it keeps the store alive)."""
+        return LazyFrames(self._n, self._frame_shape, self._dtype, self.read)

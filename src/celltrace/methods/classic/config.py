@@ -72,9 +72,6 @@ class ClassicConfig:
     gap_distance_factor: float = 1.5
     """Gap-closing gate, ``gap_distance_factor r``."""
 
-    # --- memory
-    memmap_threshold_mb: float = 512.0
-    """Keep the segmentation in a disk-backed temporary memmap when it would exceed this size."""
 
     @classmethod
     def from_params(cls, **params: Any) -> "ClassicConfig":

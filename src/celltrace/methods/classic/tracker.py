@@ -3,14 +3,13 @@ gap closing. No learning, no weights."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.frames import Frames, FrameStore, as_frames
 from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, GeometricDivisionCost, LAPLinker
 from celltrace.linking.features import object_features
 from celltrace.methods.base import Tracker, register
@@ -67,13 +66,6 @@ class ClassicTracker(Tracker):
                               min_size_factor=c.min_size_factor, distance_sigma_factor=c.distance_sigma_factor,
                               min_distance_factor=c.min_distance_factor, h_factor=c.h_factor, dtype=dtype)
 
-    def _storage(self, shape: tuple[int, int, int], dtype: np.dtype) -> np.ndarray:
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        if nbytes > self.config.memmap_threshold_mb * 2**20:
-            # an unnamed temporary file: removed by the OS when the last reference goes
-            return np.memmap(tempfile.TemporaryFile(prefix="celltrace-seg-"), dtype=dtype, mode="w+", shape=shape)
-        return np.zeros(shape, dtype=dtype)
-
     # ------------------------------------------------------------------ tracking
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
         """Segment (unless ``masks`` is given) and link every frame of ``movie``; returns a Tracking
@@ -93,18 +85,18 @@ class ClassicTracker(Tracker):
             radius = self.estimate_radius(movie)
             max_objects = H * W // max(1, int(self.config.min_size_factor * np.pi * radius ** 2))
             dtype = np.dtype(np.uint16) if max_objects < 2**16 - 1 else np.dtype(np.uint32)
-            store = self._storage((T, H, W), dtype)
+            store = FrameStore((H, W), dtype, prefix="celltrace-classic-")
             for t in tqdm(range(T), desc="classic: segmenting", unit="frame", disable=not progress):
                 t0 = time.perf_counter()
                 labels = self.segment(movie[t], radius, dtype=dtype)
                 t1 = time.perf_counter()
-                store[t] = labels
+                store.append(labels)
                 objects.append(object_features(labels))
                 timing["segmentation_s"] += t1 - t0
                 timing["features_s"] += time.perf_counter() - t1
-            # lazy view: the tracking relabels a frame when it is read, so the segmentation is the
-            # only full copy (in memory, or on disk as a memmap)
-            segmentation: Frames = LazyFrames(T, (H, W), dtype, lambda t: np.asarray(store[t]))
+            # the segmentation lives compressed on disk and the tracking relabels a frame when it is
+            # read, so memory stays flat with movie length
+            segmentation: Frames = store.frames()
         else:
             segmentation = as_frames(masks)
             if len(segmentation) != T or tuple(segmentation.shape[1:]) != (H, W):
