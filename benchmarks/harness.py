@@ -1,8 +1,8 @@
 """celltrace benchmark harness: accuracy, peers, scaling, memory (and GPU) in one run.
 
-    /work/venv/bin/python benchmarks/harness.py --quick          # CPU subset, ≤ 10 min on 2 cores
-    /work/venv/bin/python benchmarks/harness.py                  # full run (all frames, 5,000-frame memory run)
-    /work/venv/bin/python benchmarks/harness.py --gpu            # + learned methods on the GPU, if one is there
+    python benchmarks/harness.py --quick          # CPU subset, ≤ 10 min on 2 cores
+    python benchmarks/harness.py                  # full run (all frames, 5,000-frame memory run)
+    python benchmarks/harness.py --gpu            # + learned methods on the GPU, if one is there
 
 Writes benchmarks/results/{quick,full}/results.{md,json}, scaling.png and jobs.log. See benchmarks/README.md.
 """

@@ -159,7 +159,7 @@ def link_btrack(objects: pd.DataFrame, shape: tuple[int, int], s: dict[str, Any]
     return np.asarray(out, dtype=np.int64).reshape(-1, 4), seconds
 
 
-BTRACK_LOCAL_LIB = Path(os.environ.get("CELLTRACE_BENCH_BTRACK_LIB", "/work/build/btrack/libtracker.so"))
+BTRACK_LOCAL_LIB = Path(os.environ.get("CELLTRACE_BENCH_BTRACK_LIB", str(Path.home() / ".cache" / "celltrace" / "btrack" / "libtracker.so")))
 
 
 def use_local_btrack_library() -> str:

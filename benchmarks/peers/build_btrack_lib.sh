@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # btrack 0.7.0's bundled libtracker.so needs GLIBCXX_3.4.32 (GCC 13); this machine's libstdc++ is
 # GCC 12's, so loading it fails. This rebuilds the same C++ sources (shipped in the btrack wheel)
-# with the local compiler into $OUT (default /work/build/btrack), outside the repository and the
+# with the local compiler into $OUT (default ~/.cache/celltrace/btrack), outside the repository and the
 # venv; benchmarks/celltrace_bench/peers.py loads it from there when the bundled library fails.
 # Needs: g++, Eigen 3 headers (apt-get install libeigen3-dev).
 set -e
 # run with bash
-PY=${PY:-/work/venv/bin/python}
-OUT=${OUT:-/work/build/btrack}
+PY=${PY:-python3}
+OUT=${OUT:-$HOME/.cache/celltrace/btrack}
 BT=$($PY -c "import btrack, os; print(os.path.dirname(btrack.__file__))")
 mkdir -p "$OUT/obj"
 ln -sfn /usr/include/eigen3 "$OUT/eigen"
