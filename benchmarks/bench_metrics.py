@@ -1,6 +1,6 @@
 """Speed of a full evaluation: GOWT1 02 (92 frames, 1024²) against a tracker's result.
 
-    /work/venv/bin/python benchmarks/bench_metrics.py [--res RES_DIR] [--threads 2] [--skip-reference]
+    python benchmarks/bench_metrics.py [--res RES_DIR] [--threads 2] [--skip-reference]
 
 Without ``--res`` the result is the classic tracker's output if ``celltrace.methods.classic`` is
 available, else a GT copy damaged in several ways (cells deleted, links broken, a merge, a spurious
