@@ -77,7 +77,9 @@ class Bench:
         self.deadline = self.t0
         import celltrace
 
-        self.methods = args.methods or celltrace.available_methods()
+        from celltrace.methods.base import runnable_methods
+
+        self.methods = args.methods or runnable_methods()
         wanted = [p for p in (args.peers or peer_mod.PEERS) if p != "none"]
         self.peers = [p for p in wanted if peer_mod.peer_version(p) != "not installed"]
         if len(self.peers) < len(wanted):  # a peer that is not installed is left out, and said so
@@ -316,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="CPU subset in ≤ 10 min on 2 cores (30 frames per CTC "
                     "sequence, 10-frame scaling movies, memory at 100/300/1000 frames)")
     ap.add_argument("--data", type=Path, help=f"folder of CTC datasets (default {DEFAULT_DATA})")
-    ap.add_argument("--methods", nargs="*", help="methods to run (default: all registered)")
+    ap.add_argument("--methods", nargs="*", help="methods to run (default: every method that runs out of the box: no weights needed, or weights shipped)")
     ap.add_argument("--peers", nargs="*", help="peers (default: laptrack btrack; 'none' for none)")
     ap.add_argument("--sections", nargs="*", choices=SECTIONS, help="sections to run (default: all but gpu)")
     ap.add_argument("--gpu", action="store_true", help="also run the GPU section (skipped cleanly without a GPU)")

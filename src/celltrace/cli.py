@@ -201,6 +201,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from celltrace.train import trainer
+
+    out = trainer(args.method)(args.data, args.out, steps=args.steps, seed=args.seed, crop=args.crop,
+                               batch=args.batch, lr=args.lr, device=args.device, progress=not args.quiet,
+                               resume=not args.restart, command="celltrace " + " ".join(sys.argv[1:]),
+                               **_parse_params(args.param))
+    _say(args, f"weights → {out}; manifest → {Path(out).with_suffix('.json')}")
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from celltrace import __version__
@@ -244,6 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     _add_common(p)
     p.set_defaults(func=cmd_report)
+
+    from celltrace.train import TRAINERS
+
+    p = sub.add_parser("train", help="train a learned method on CTC ground truth (train split of each sequence)")
+    p.add_argument("method", choices=sorted(TRAINERS))
+    p.add_argument("--data", nargs="+", required=True, help="CTC dataset folders (NN + NN_GT) or sequence folders")
+    p.add_argument("--out", required=True, help="weights file (.pt); a .json manifest is written beside it")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crop", type=int, help="training crop size in pixels (default: the method's config)")
+    p.add_argument("--batch", type=int, help="batch size (default: the method's config)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the method's config)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a config field")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
+    _add_common(p)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("info", help="what a movie, CTC GT or RES folder holds")
     p.add_argument("input")

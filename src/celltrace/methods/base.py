@@ -21,6 +21,7 @@ _REGISTRY: dict[str, type["Tracker"]] = {}
 # method name -> module that registers it (imported on first use, so `import celltrace` stays light)
 KNOWN_METHODS: dict[str, str] = {
     "classic": "celltrace.methods.classic",
+    "caliban": "celltrace.methods.caliban",
 }
 
 DEFAULT_METHOD = "classic"
@@ -31,6 +32,11 @@ class Tracker(ABC):
 
     name: ClassVar[str]
     needs_weights: ClassVar[bool] = False
+
+    @classmethod
+    def weights_available(cls) -> bool:
+        """Whether the method runs out of the box (no weights needed, or shipped weights present)."""
+        return not cls.needs_weights
 
     @abstractmethod
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
@@ -47,6 +53,17 @@ def register(cls: type[Tracker]) -> type[Tracker]:
 def available_methods() -> list[str]:
     """Names of all methods celltrace knows."""
     return sorted(set(KNOWN_METHODS) | set(_REGISTRY))
+
+
+def runnable_methods() -> list[str]:
+    """Methods that run with no extra parameters: no weights needed, or their weights are shipped."""
+    out = []
+    for method in available_methods():
+        if method not in _REGISTRY and method in KNOWN_METHODS:
+            importlib.import_module(KNOWN_METHODS[method])
+        if _REGISTRY[method].weights_available():
+            out.append(method)
+    return out
 
 
 def load_tracker(method: str = DEFAULT_METHOD, **params: Any) -> Tracker:

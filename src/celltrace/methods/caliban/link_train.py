@@ -1,0 +1,281 @@
+"""Training and validation of the Caliban linking network on CTC ground truth (paper §3.5.4).
+
+A training step draws ``pairs_per_batch`` frame pairs ``(t, t+1)`` from the training frames (the
+first ``1 - val_fraction`` of each sequence), embeds the window ``t-H+1 .. t+1`` of each (GT masks
+→ features → encoder, augmented by a random rotation by a multiple of 90° and a flip), runs the
+tracking model on every GT history of ``t`` against its gated candidates in ``t+1`` and takes the
+class-weighted cross-entropy (:mod:`.link_targets`); encoder and tracking model are trained jointly
+with rectified Adam (paper: lr 1e-3) through :func:`celltrace.train.loop.fit`.
+
+Validation on the held-out last frames: accuracy per class (GT histories), and the tracking scores
+(TRA, BC(2), DIV_F1, …) of linking the GT masks of those frames with the learned cost, beside the
+classic linker on the same masks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from celltrace.methods.caliban.link_features import FrameFeatures, estimate_radius, frame_features, scaled_neighbor_distance
+from celltrace.methods.caliban.link_infer import LinkingConfig, track_with_model
+from celltrace.methods.caliban.link_targets import (CLASS_NAMES, PairTargets, class_counts, class_weights,
+                                                    frame_pair_targets, gt_histories, node_offsets, window_tracking)
+from celltrace.methods.caliban.linking_model import (CalibanLinkModel, GraphBatch, LinkModelConfig, concat_graphs,
+                                                     graph_batch, save_model)
+
+MODEL_FILE = "caliban_linking.pt"
+
+
+@dataclass
+class LinkTrainConfig:
+    """Training settings (paper values where it gives them)."""
+
+    pairs_per_batch: int = 4
+    """Frame pairs per step (paper: a batch of eight images)."""
+    lr: float = 1e-3
+    """Rectified Adam learning rate (paper: 1e-3)."""
+    clip_norm: float | None = 1.0
+    """Gradient-norm clipping (paper: Keras clipnorm 1e-3, which with Adam-type steps mostly fixes the direction)."""
+    class_weight_power: float = 0.5
+    """Class weights ``(N / 3 N_c)^power`` (1 = fully balanced)."""
+    val_fraction: float = 0.2
+    """The last ``val_fraction`` of each sequence's frames are held out."""
+    augment: bool = True
+    """Random rotations by multiples of 90° and flips (paper: random rotations and translations)."""
+    sequence: str = "02"
+    """CTC sequence of each dataset folder."""
+
+
+@dataclass
+class LinkSequence:
+    """One GT sequence prepared for training: features of every frame and targets of every frame pair."""
+
+    name: str
+    features: list[FrameFeatures]
+    radius: float
+    neighbor_distance: float
+    targets: list[PairTargets]
+    train_stop: int
+    movie: Any = None
+    gt: Any = None
+    offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+
+    def train_pairs(self) -> list[int]:
+        """Indices ``t`` of the frame pairs inside the training frames that have candidates."""
+        return [p.t for p in self.targets if p.t + 1 < self.train_stop and p.y.size]
+
+    def val_pairs(self) -> list[int]:
+        return [p.t for p in self.targets if p.t >= self.train_stop and p.y.size]
+
+
+def load_sequence(dataset: str | Path, config: LinkTrainConfig | None = None, linking: LinkingConfig | None = None,
+                  frames: tuple[int, int] | None = None, progress: bool = False) -> LinkSequence:
+    """Features and targets of ``dataset/<sequence>`` (raw) with ``dataset/<sequence>_GT`` (TRA
+    masks + lineage); ``frames = (start, stop)`` restricts to a window (renumbered from 0)."""
+    from tqdm.auto import tqdm
+
+    from celltrace.io.ctc import read_ctc
+    from celltrace.movie import open_movie
+
+    cfg, lcfg = config or LinkTrainConfig(), linking or LinkingConfig()
+    dataset = Path(dataset)
+    movie = open_movie(dataset / cfg.sequence)
+    gt = read_ctc(dataset / f"{cfg.sequence}_GT")
+    if frames is not None:
+        gt = window_tracking(gt, *frames)
+        frames_ = movie.frames[frames[0]:frames[1]]
+    else:
+        frames_ = movie.frames
+    r = estimate_radius(gt.masks)
+    D = scaled_neighbor_distance(r, lcfg.reference_radius)
+    feats = [frame_features(np.asarray(frames_[t]), np.asarray(gt.masks[t]), r, lcfg.crop_size, lcfg.crop_factor, D)
+             for t in tqdm(range(len(gt.masks)), desc=f"features {dataset.name}", unit="frame", disable=not progress)]
+    targets = frame_pair_targets(feats, gt.lineage, lcfg.gate_factor * r)
+    T = len(feats)
+    stop = max(2, int(round(T * (1 - cfg.val_fraction))))
+    return LinkSequence(name=dataset.name, features=feats, radius=r, neighbor_distance=D, targets=targets,
+                        train_stop=stop, movie=frames_, gt=gt, offsets=node_offsets(feats))
+
+
+def dihedral(f: FrameFeatures, k: int, flip: bool) -> FrameFeatures:
+    """The frame rotated by ``k`` x 90° (as ``np.rot90``) and then mirrored left-right if ``flip``:
+    crops and centroids move together, the graph and the morphology stay."""
+    H, W = f.shape
+    c = f.centroids.copy()
+    crops = f.crops
+    for _ in range(k % 4):  # np.rot90: (y, x) -> (W - 1 - x, y), shape (H, W) -> (W, H)
+        c = np.stack([W - 1 - c[:, 1], c[:, 0]], 1)
+        H, W = W, H
+        crops = np.rot90(crops, 1, axes=(2, 3))
+    if flip:
+        c = np.stack([c[:, 0], W - 1 - c[:, 1]], 1)
+        crops = crops[..., ::-1]
+    return FrameFeatures(labels=f.labels, centroids=c, crops=np.ascontiguousarray(crops), morphology=f.morphology,
+                         edges=f.edges, shape=(H, W))
+
+
+def pair_batch(seq: LinkSequence, t: int, history: int, aug: tuple[int, bool] | None = None) -> tuple[GraphBatch, np.ndarray, np.ndarray, np.ndarray]:
+    """Graph of frames ``t-H+1 .. t+1`` and, in its node numbering, the GT histories of frame ``t``'s
+    candidate rows, the candidate nodes of ``t+1`` and the classes."""
+    p = seq.targets[t]
+    t0 = max(0, t - history + 1)
+    window = seq.features[t0:t + 2]
+    if aug is not None:
+        window = [dihedral(f, *aug) for f in window]
+    g = graph_batch(window, seq.radius, seq.neighbor_distance)
+    h = gt_histories(seq.features, t, p.rows, history)
+    h = np.where(h >= 0, h - seq.offsets[t0], -1)
+    c = seq.offsets[t + 1] - seq.offsets[t0] + p.cols
+    return g, h, c, p.y
+
+
+def merge_pairs(parts: list[tuple[GraphBatch, np.ndarray, np.ndarray, np.ndarray]], weights: np.ndarray) -> dict[str, Any]:
+    """One training batch (a dict of tensors, as :func:`celltrace.train.loop.fit` moves them)."""
+    shift = np.concatenate([[0], np.cumsum([int(g.centroids.shape[0]) for g, *_ in parts])[:-1]])
+    g = concat_graphs([q[0] for q in parts])
+    h = np.concatenate([np.where(q[1] >= 0, q[1] + s, -1) for q, s in zip(parts, shift)])
+    c = np.concatenate([q[2] + s for q, s in zip(parts, shift)])
+    y = np.concatenate([q[3] for q in parts])
+    return {"graph": {f.name: getattr(g, f.name) for f in fields(g)}, "history": torch.as_tensor(h, dtype=torch.long),
+            "candidates": torch.as_tensor(c, dtype=torch.long), "y": torch.as_tensor(y, dtype=torch.long),
+            "weights": torch.as_tensor(weights, dtype=torch.float32)}
+
+
+class PairSampler:
+    """``sampler(step) -> batch``: reproducible per ``(seed, step)``; sequences drawn in proportion to
+    their training pairs."""
+
+    def __init__(self, seqs: list[LinkSequence], config: LinkTrainConfig, history: int, seed: int = 0):
+        self.seqs, self.cfg, self.history, self.seed = seqs, config, history, seed
+        self.pairs = [s.train_pairs() for s in seqs]
+        n = np.array([len(p) for p in self.pairs], np.float64)
+        if n.sum() == 0:
+            raise ValueError("no training frame pairs with candidates")
+        self.p = n / n.sum()
+        counts = sum(class_counts([s.targets[t] for t in pr]) for s, pr in zip(seqs, self.pairs))
+        self.counts = np.asarray(counts)
+        self.weights = class_weights(self.counts, config.class_weight_power)
+
+    def __call__(self, step: int) -> dict[str, Any]:
+        rng = np.random.default_rng([self.seed, step])
+        parts = []
+        for _ in range(self.cfg.pairs_per_batch):
+            k = int(rng.choice(len(self.seqs), p=self.p))
+            t = int(rng.choice(self.pairs[k]))
+            aug = (int(rng.integers(4)), bool(rng.integers(2))) if self.cfg.augment else None
+            parts.append(pair_batch(self.seqs[k], t, self.history, aug))
+        return merge_pairs(parts, self.weights)
+
+
+def link_loss(model: CalibanLinkModel, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    """Class-weighted cross-entropy ``sum_k w_{y_k} (-log p_{y_k}) / sum_k w_{y_k}`` of the batch's pairs
+    (and the batch accuracy, logged)."""
+    import torch.nn.functional as F
+
+    g = GraphBatch(**batch["graph"])
+    logits = model(g, batch["history"], batch["candidates"])
+    loss = F.cross_entropy(logits, batch["y"], weight=batch["weights"])
+    acc = float((logits.argmax(1) == batch["y"]).float().mean())
+    return loss, {"accuracy": acc}
+
+
+@torch.no_grad()
+def pair_accuracy(model: CalibanLinkModel, seq: LinkSequence, ts: list[int], history: int) -> dict[str, Any]:
+    """Per-class accuracy (recall) and confusion matrix of the GT pairs of frame pairs ``ts`` (GT histories)."""
+    model.eval()
+    conf = np.zeros((3, 3), np.int64)
+    for t in ts:
+        g, h, c, y = pair_batch(seq, t, history)
+        logits = model(g, torch.as_tensor(h), torch.as_tensor(c))
+        pred = logits.argmax(1).numpy()
+        np.add.at(conf, (y, pred), 1)
+    out: dict[str, Any] = {"confusion": conf.tolist()}
+    for k, name in enumerate(CLASS_NAMES):
+        out[f"acc_{name}"] = float(conf[k, k] / conf[k].sum()) if conf[k].sum() else None
+    out["accuracy"] = float(np.trace(conf) / max(conf.sum(), 1))
+    return out
+
+
+SCORE_KEYS = ("TRA", "LNK", "BC(2)", "DIV_F1", "DIV_precision", "DIV_recall", "CT", "TF")
+
+
+def validate_linking(model: CalibanLinkModel, seq: LinkSequence, linking: LinkingConfig | None = None,
+                     classic: bool = True) -> dict[str, Any]:
+    """Scores on the held-out frames ``train_stop .. T-1`` of ``seq``: pair accuracy per class, and
+    TRA/BC(2)/DIV_F1… of linking the GT masks of those frames with the model (and with the classic
+    linker on the same masks)."""
+    from celltrace.metrics import evaluate
+
+    lcfg = linking or LinkingConfig()
+    out: dict[str, Any] = {"sequence": seq.name, "frames": [seq.train_stop, len(seq.features)]}
+    out.update(pair_accuracy(model, seq, seq.val_pairs(), lcfg.history))
+    gt = window_tracking(seq.gt, seq.train_stop, len(seq.features))
+    movie = np.stack([np.asarray(seq.movie[t]) for t in range(seq.train_stop, len(seq.features))])
+    tr = track_with_model(movie, gt.masks, model, lcfg, radius=seq.radius).validate()
+    sc = evaluate(tr, gt, metrics=["ctc", "bio", "divisions"])
+    out["caliban"] = {k: sc.get(k) for k in SCORE_KEYS}
+    if classic:
+        from celltrace.methods.classic.tracker import ClassicTracker
+
+        ref = ClassicTracker(cell_radius=seq.radius).track(movie, masks=gt.masks, progress=False)
+        sc = evaluate(ref, gt, metrics=["ctc", "bio", "divisions"])
+        out["classic"] = {k: sc.get(k) for k in SCORE_KEYS}
+    return out
+
+
+def train_caliban_linking(data_dirs: list[str | Path], out: str | Path, steps: int = 2000, seed: int = 0, *,
+                          model_config: LinkModelConfig | None = None, linking: LinkingConfig | None = None,
+                          config: LinkTrainConfig | None = None, frames: tuple[int, int] | None = None,
+                          validate: bool = True, progress: bool = True, log_every: int = 10,
+                          resume: bool = True) -> Path:
+    """Train the linking network on the GT of ``data_dirs`` (CTC dataset folders holding ``02`` and
+    ``02_GT``), validate on their held-out frames and write ``out/caliban_linking.pt`` (weights,
+    configs, class counts, loss history and validation scores; also ``out/validation.json``).
+    Checkpoints go to ``out/`` (resumable). Returns the model file's path."""
+    from celltrace.train.loop import fit
+
+    cfg, lcfg = config or LinkTrainConfig(), linking or LinkingConfig()
+    mcfg = model_config or LinkModelConfig(crop_size=lcfg.crop_size, history=lcfg.history)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seqs = [load_sequence(d, cfg, lcfg, frames=frames, progress=progress) for d in data_dirs]
+    sampler = PairSampler(seqs, cfg, lcfg.history, seed)
+    torch.manual_seed(seed)
+    model = CalibanLinkModel(mcfg)
+    opt = torch.optim.RAdam(model.parameters(), lr=cfg.lr)
+    hist = fit(model, link_loss, sampler, opt, steps=steps, checkpoint_dir=out, seed=seed, resume=resume,
+               log_every=log_every, progress=progress, clip_norm=cfg.clip_norm)
+    model.eval()
+    scores = [validate_linking(model, s, lcfg) for s in seqs] if validate else []
+    extra = {"linking": lcfg.to_dict(), "train": asdict(cfg), "data": [str(d) for d in data_dirs], "steps": steps,
+             "seed": seed, "class_counts": sampler.counts.tolist(), "class_weights": sampler.weights.tolist(),
+             "loss": hist.loss, "seconds": hist.seconds, "validation": scores}
+    path = Path(save_model(model, str(out / MODEL_FILE), extra))
+    if scores:
+        (out / "validation.json").write_text(json.dumps(scores, indent=1, default=str))
+    return path
+
+
+def _main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Train the Caliban linking network on CTC GT (sequence 02).")
+    ap.add_argument("data", nargs="+", help="CTC dataset folders (holding 02 and 02_GT)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    print(train_caliban_linking(a.data, a.out, a.steps, a.seed))
+
+
+if __name__ == "__main__":
+    _main()

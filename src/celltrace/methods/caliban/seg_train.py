@@ -1,0 +1,154 @@
+"""Training entry point of Caliban's segmentation model: CTC folders in, weights + JSON manifest out.
+
+Frames of every sequence are split into train / validation (tail block by default, so validation
+frames of ``02`` are held out); training crops come from the train frames only
+(:class:`~celltrace.methods.caliban.seg_targets.SegBatches`), the shared loop
+(:func:`celltrace.train.fit`) runs the optimisation, and the model is scored on the SEG frames of
+the validation split with the CTC SEG measure (below), beside the classic method's segmentation.
+
+CTC SEG of a frame: for each ground-truth object ``g``, the predicted object ``p`` with
+``|g ∩ p| > |g|/2`` (at most one exists) gives ``J = |g ∩ p| / |g ∪ p|``, else ``J = 0``; SEG is the
+mean of ``J`` over the ground-truth objects. Unannotated cells of a partly annotated frame do
+not count (only ground-truth objects are scored).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from celltrace.io.atomic import atomic_file
+
+
+def seg_jaccards(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """``J`` of each ground-truth object (CTC SEG matching, see the module docstring)."""
+    g = np.asarray(gt).ravel().astype(np.int64)
+    p = np.asarray(pred).ravel().astype(np.int64)
+    gids = np.unique(g)
+    gids = gids[gids > 0]
+    if gids.size == 0:
+        return np.zeros(0)
+    both = (g > 0) & (p > 0)
+    pairs, inter = np.unique(np.stack([g[both], p[both]]), axis=1, return_counts=True)
+    g_area = dict(zip(*np.unique(g[g > 0], return_counts=True)))
+    p_area = dict(zip(*np.unique(p[p > 0], return_counts=True)))
+    best = {int(k): 0.0 for k in gids}
+    for (gi, pi), n in zip(pairs.T, inter):
+        if n > 0.5 * g_area[gi]:
+            best[int(gi)] = n / (g_area[gi] + p_area[pi] - n)
+    return np.array([best[int(k)] for k in gids])
+
+
+def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Sequence[Any], config: Any,
+                      device: str = "cpu", classic: bool = True, progress: bool = False) -> dict[str, Any]:
+    """CTC SEG (mean ``J`` over annotated objects) of the model — and of the classic method — on the
+    SEG frames of ``refs``, per sequence and pooled."""
+    from tqdm.auto import tqdm
+
+    from celltrace.methods.caliban.seg_infer import segment_frame
+    from celltrace.movie import Movie
+
+    per: dict[str, dict[str, list[float]]] = {}
+    classic_tracker = None
+    if classic:
+        from celltrace.methods.classic import ClassicTracker
+
+        classic_tracker = ClassicTracker()
+    radii: dict[int, float] = {}
+    for ref in tqdm(refs, desc="validating", unit="frame", disable=not progress):
+        seq = sequences[ref.seq]
+        gt = seq.seg(ref.t)
+        if gt is None:
+            continue
+        image = seq.image(ref.t)
+        d = per.setdefault(seq.name, {"caliban": [], "classic": [], "frames": []})
+        d["caliban"] += list(seg_jaccards(gt, segment_frame(model, image, config, device)))
+        d["frames"].append(ref.t)
+        if classic_tracker is not None:
+            if ref.seq not in radii:
+                radii[ref.seq] = classic_tracker.estimate_radius(Movie(frames=image[None]))
+            d["classic"] += list(seg_jaccards(gt, classic_tracker.segment(image, radii[ref.seq])))
+    out: dict[str, Any] = {"per_sequence": {}}
+    pooled: dict[str, list[float]] = {"caliban": [], "classic": []}
+    for name, d in per.items():
+        out["per_sequence"][name] = {"frames": d["frames"], "n_objects": len(d["caliban"]),
+                                     "SEG": float(np.mean(d["caliban"])) if d["caliban"] else None,
+                                     "SEG_classic": float(np.mean(d["classic"])) if d["classic"] else None}
+        pooled["caliban"] += d["caliban"]
+        pooled["classic"] += d["classic"]
+    out["SEG"] = float(np.mean(pooled["caliban"])) if pooled["caliban"] else None
+    out["SEG_classic"] = float(np.mean(pooled["classic"])) if pooled["classic"] else None
+    out["n_objects"] = len(pooled["caliban"])
+    return out
+
+
+def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path, steps: int = 2000, seed: int = 0,
+                               crop: int | None = None, batch: int | None = None, lr: float | None = None,
+                               device: str = "cpu", *, checkpoint_dir: str | Path | None = None, resume: bool = True,
+                               validate: bool = True, progress: bool = True, command: str | None = None,
+                               **params: Any) -> Path:
+    """Train the segmentation model on the train split of ``data_dirs`` (CTC dataset folders with
+    ``NN`` + ``NN_GT``, or sequence folders) and write ``out`` (weights, :func:`save_model` layout)
+    plus ``out`` with suffix ``.json`` (manifest: command, data, seed, steps, time, device, final
+    losses, validation scores). ``params`` override :class:`CalibanSegConfig` fields. Checkpoints go
+    to ``checkpoint_dir`` (default ``<out>.ckpt/``), so an interrupted run resumes. Returns ``out``."""
+    from celltrace.methods.caliban.config import CalibanSegConfig
+    from celltrace.methods.caliban.seg_targets import SegBatches, seg_loss
+    from celltrace.methods.caliban.segmentation_model import CalibanSegModel, save_model
+    from celltrace.train.data import find_sequences, frame_refs
+    from celltrace.train.loop import fit, seed_everything
+
+    out = Path(out)
+    overrides = {k: v for k, v in (("crop", crop), ("batch", batch), ("lr", lr)) if v is not None}
+    config = CalibanSegConfig.from_params(**{**params, **overrides})
+    sequences = find_sequences(data_dirs)
+    train_refs = frame_refs(sequences, "train", config.split, config.val_fraction)
+    val_refs = frame_refs(sequences, "val", config.split, config.val_fraction, require_seg=True)
+    seed_everything(seed)
+    model = CalibanSegModel(config)
+    sampler = SegBatches(sequences, train_refs, config, seed=seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: config.lr_decay ** (s // config.decay_every))
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    started = time.time()
+    history = fit(model, lambda m, b: seg_loss(m(b["image"]), b, config.ce_weight), sampler, optimizer, steps=steps,
+                  checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10, checkpoint_every=50,
+                  progress=progress, clip_norm=config.clip_norm, scheduler=scheduler, device=device)
+    model.eval()
+    scores = validation_scores(model, sequences, val_refs, config, device, progress=progress) if validate else {}
+    n = min(50, len(history.loss))
+    final = {"loss": history.mean_last(n), **{k: float(np.mean(v[-n:])) for k, v in history.parts.items()}}
+    manifest = {
+        "method": "caliban", "part": "segmentation",
+        "command": command or " ".join(sys.argv),
+        "data": [str(Path(d)) for d in data_dirs],
+        "sequences": [{"name": s.name, "train_frames": [r.t for r in train_refs if r.seq == i],
+                       "validation_seg_frames": [r.t for r in val_refs if r.seq == i],
+                       "markers_are_masks": s.markers_are_masks} for i, s in enumerate(sequences)],
+        "seed": seed, "steps": history.steps, "train_seconds": history.seconds,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "device": device, "torch": torch.__version__, "python": platform.python_version(),
+        "config": config.as_dict(), "final_losses": final, "validation": scores,
+    }
+    model.cpu()
+    save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time")}})
+    with atomic_file(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2))
+    return out
+
+
+def train_caliban(data_dirs: Sequence[str | Path], out: str | Path, **options: Any) -> Path:
+    """What ``celltrace train caliban`` calls: trains the segmentation model (the linking model is
+    trained by :mod:`celltrace.methods.caliban.link_train`)."""
+    return train_caliban_segmentation(data_dirs, out, **options)
+
+
+__all__ = ["train_caliban_segmentation", "train_caliban", "validation_scores", "seg_jaccards"]

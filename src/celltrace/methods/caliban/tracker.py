@@ -1,0 +1,146 @@
+"""The Caliban tracker (Schwartz et al. 2023): learned nuclear segmentation (FPN with inner/outer
+distance heads + marker watershed), then linking — Caliban's learned linker when
+:mod:`celltrace.methods.caliban.link_infer` provides one, else the shared LAP linker with the
+Euclidean cost (Jaqaman et al. 2008), divisions and gap closing."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from celltrace.errors import CelltraceError
+from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.methods.base import Tracker, register
+from celltrace.methods.caliban.config import CalibanSegConfig
+from celltrace.movie import Movie
+from celltrace.tracking import Tracking
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+DEFAULT_SEG_WEIGHTS = WEIGHTS_DIR / "caliban_segmentation.pt"
+DEFAULT_LINK_WEIGHTS = WEIGHTS_DIR / "caliban_linking.pt"
+TRAIN_HINT = "train one with `celltrace train caliban --data DATASET_DIR... --out MODEL.pt`"
+
+
+def find_weights(path: str | Path | None = None) -> Path:
+    """The segmentation weights file: ``path`` if given, else the package's
+    ``weights/caliban_segmentation.pt``; a missing file is one clear :class:`CelltraceError` line."""
+    p = Path(path) if path is not None else DEFAULT_SEG_WEIGHTS
+    if not p.is_file():
+        raise CelltraceError(f"no trained caliban model found at {p}; {TRAIN_HINT}")
+    return p
+
+
+@register
+class CalibanTracker(Tracker):
+    """Segment every frame with the trained Caliban segmentation model, then link the objects.
+
+    ``weights``: path of the segmentation weights (default: the package's weights folder);
+    ``device``: torch device; other parameters override :class:`CalibanSegConfig` fields.
+    Weights are loaded on first use, so linking-only mode (``masks`` given) needs none.
+    """
+
+    name = "caliban"
+    needs_weights = True
+
+    @classmethod
+    def weights_available(cls) -> bool:
+        return DEFAULT_SEG_WEIGHTS.is_file()
+
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu", link_weights: str | Path | None = None,
+                 **params: Any):
+        self.weights = weights
+        self.link_weights = link_weights
+        self.device = device
+        self.params = params
+        self.config = CalibanSegConfig.from_params(**params)
+        self._model = None
+
+    @property
+    def model(self):
+        """The segmentation network (loaded from :attr:`weights` on first access)."""
+        if self._model is None:
+            from celltrace.methods.caliban.segmentation_model import load_model
+
+            self._model = load_model(find_weights(self.weights), device=self.device, **self.params)
+            self.config = self._model.config
+        return self._model
+
+    def segment(self, image: np.ndarray, dtype: Any = np.uint32) -> np.ndarray:
+        """Label image of one raw frame."""
+        from celltrace.methods.caliban.seg_infer import segment_frame
+
+        return segment_frame(self.model, image, self.config, self.device, dtype=dtype)
+
+    def _link(self, movie: Movie, segmentation: Frames, objects: list[pd.DataFrame], radius: float,
+              progress: bool) -> tuple[np.ndarray, str]:
+        """Learned linking when :mod:`.link_infer` and linking weights (``link_weights``, else the
+        package's ``weights/caliban_linking.pt``) exist; else the shared LAP linker, Euclidean cost."""
+        link_path = Path(self.link_weights) if self.link_weights is not None else DEFAULT_LINK_WEIGHTS
+        if self.link_weights is not None and not link_path.is_file():
+            raise CelltraceError(f"no trained caliban linking model found at {link_path}; {TRAIN_HINT}")
+        try:
+            link_infer = importlib.import_module("celltrace.methods.caliban.link_infer")
+            linking_model = importlib.import_module("celltrace.methods.caliban.linking_model")
+        except ImportError:
+            link_infer = linking_model = None
+        if link_infer is not None and link_path.is_file() and hasattr(link_infer, "link_with_model"):
+            try:
+                model, _ = linking_model.load_model(str(link_path), map_location=self.device)
+            except Exception as exc:
+                raise CelltraceError(f"{link_path}: not a readable caliban linking weights file "
+                                     f"({type(exc).__name__})") from None
+            links, _ = link_infer.link_with_model(movie.frames, segmentation, model, progress=progress)
+            return np.asarray(links), "caliban"
+        from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, LAPLinker
+
+        c = self.config
+        gaps = GapCloser(max_gap=c.max_gap, max_distance=c.max_distance_factor * radius) if c.max_gap > 0 else None
+        linker = LAPLinker(cost=EuclideanCost(c.max_distance_factor * radius),
+                           divisions=DivisionDetector(max_distance=c.max_distance_factor * radius), gap_closing=gaps)
+        return linker.link(objects, progress=progress), "lap-euclidean"
+
+    def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
+        """Segment (unless ``masks`` is given) and link every frame; timings in ``meta['timing']``."""
+        from tqdm.auto import tqdm
+
+        from celltrace.linking.features import object_features
+
+        if not isinstance(movie, Movie):
+            movie = Movie(frames=movie)
+        T = len(movie)
+        H, W = movie.frame_shape
+        t_start = time.perf_counter()
+        objects: list[pd.DataFrame] = []
+        if masks is None:
+            self.model  # noqa: B018 -- fail before any work when there are no weights
+            store = np.zeros((T, H, W), dtype=np.uint32)
+            for t in tqdm(range(T), desc="caliban: segmenting", unit="frame", disable=not progress):
+                store[t] = self.segment(movie[t])
+                objects.append(object_features(store[t]))
+            segmentation: Frames = LazyFrames(T, (H, W), store.dtype, lambda t: store[t])
+        else:
+            segmentation = as_frames(masks)
+            if len(segmentation) != T or tuple(segmentation.shape[1:]) != (H, W):
+                raise ValueError(f"masks of shape {tuple(segmentation.shape)} do not match the movie's {movie.shape}")
+            objects = [object_features(np.asarray(segmentation[t])) for t in range(T)]
+        t_seg = time.perf_counter() - t_start
+        areas = np.concatenate([o["area"].to_numpy() for o in objects]) if objects else np.zeros(0)
+        radius = float(np.sqrt(np.median(areas) / np.pi)) if areas.size else 10.0
+        t0 = time.perf_counter()
+        links, linker = self._link(movie, segmentation, objects, radius, progress)
+        t_link = time.perf_counter() - t0
+        tracking = Tracking.from_links(segmentation, links,
+                                       labels_per_frame=[o["label"].to_numpy(np.int64) for o in objects])
+        tracking.meta.update({"method": self.name, "linker": linker, "cell_radius": radius,
+                              "weights": str(self.weights or DEFAULT_SEG_WEIGHTS) if masks is None else None,
+                              "timing": {"segmentation_s": t_seg, "linking_s": t_link,
+                                         "total_s": time.perf_counter() - t_start}})
+        return tracking
+
+
+__all__ = ["CalibanTracker", "find_weights", "DEFAULT_SEG_WEIGHTS", "WEIGHTS_DIR"]

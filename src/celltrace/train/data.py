@@ -1,0 +1,185 @@
+"""Training data from Cell Tracking Challenge folders: frame-level samples and train/validation splits.
+
+A *sequence* is a raw-frame folder ``…/<dataset>/NN`` with its ground truth ``NN_GT`` beside it:
+``TRA/man_trackTTT.tif`` (a marker for **every** cell of every frame) and ``SEG/man_segTTT.tif``
+(full segmentations, for **some** frames, and a SEG frame may annotate only some of its cells).
+A sample is one frame: raw image, TRA markers, SEG labels (or ``None``). Whether a dataset's
+markers *are* segmentations (simulated data: SIM+ markers equal its SEG masks) is detected from
+the frames that have both (:func:`markers_are_masks`).
+
+Splits are over frames of a sequence (:func:`split_frames`): a contiguous tail block (default; the
+validation frames are then later in time than all training frames, the honest choice for
+temporally correlated frames) or every k-th frame.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from celltrace.errors import InputError
+from celltrace.io.ctc import GT_MASK, SEG_MASK
+from celltrace.io.tiff import read_frame
+
+RAW_FRAME = re.compile(r"^t(\d{3,4})\.tiff?$")
+SEQUENCE_DIR = re.compile(r"^\d{2}$")
+
+
+def _numbered(folder: Path, pattern: re.Pattern[str]) -> dict[int, Path]:
+    if not folder.is_dir():
+        return {}
+    return dict(sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.match(p.name))))
+
+
+@dataclass
+class FrameSample:
+    """One frame: ``image`` (raw), ``markers`` (TRA labels), ``seg`` (SEG labels or ``None``)."""
+
+    image: np.ndarray
+    markers: np.ndarray
+    seg: np.ndarray | None
+    t: int
+    sequence: str
+    markers_are_masks: bool = False
+
+
+@dataclass
+class CTCSequence:
+    """A CTC training sequence: raw frames + TRA markers (+ SEG where annotated), read on demand."""
+
+    name: str
+    raw_dir: Path
+    gt_dir: Path
+    raw_files: dict[int, Path]
+    tra_files: dict[int, Path]
+    seg_files: dict[int, Path]
+    _markers_are_masks: bool | None = field(default=None, repr=False)
+
+    @property
+    def frames(self) -> list[int]:
+        """Frame indices that have both a raw frame and TRA markers."""
+        return sorted(set(self.raw_files) & set(self.tra_files))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def image(self, t: int) -> np.ndarray:
+        return read_frame(self.raw_files[t])
+
+    def markers(self, t: int) -> np.ndarray:
+        return read_frame(self.tra_files[t])
+
+    def seg(self, t: int) -> np.ndarray | None:
+        return read_frame(self.seg_files[t]) if t in self.seg_files else None
+
+    @property
+    def markers_are_masks(self) -> bool:
+        if self._markers_are_masks is None:
+            self._markers_are_masks = markers_are_masks(self)
+        return self._markers_are_masks
+
+    def sample(self, t: int) -> FrameSample:
+        return FrameSample(self.image(t), self.markers(t), self.seg(t), t, self.name, self.markers_are_masks)
+
+
+def markers_are_masks(seq: CTCSequence, n_check: int = 3, agreement: float = 0.995) -> bool:
+    """True when the TRA markers are full segmentations: on up to ``n_check`` frames with SEG, the
+    foregrounds agree on ≥ ``agreement`` of the pixels and every SEG object contains a marker."""
+    both = [t for t in sorted(seq.seg_files) if t in seq.tra_files]
+    if not both:
+        return False
+    picks = [both[i] for i in np.unique(np.linspace(0, len(both) - 1, min(n_check, len(both))).round().astype(int))]
+    for t in picks:
+        seg, tra = seq.seg(t), seq.markers(t)
+        if np.mean((seg > 0) == (tra > 0)) < agreement:
+            return False
+        if np.unique(seg[seg > 0]).size != np.unique(tra[(seg > 0) & (tra > 0)]).size:
+            return False
+    return True
+
+
+def open_sequence(raw_dir: str | Path, gt_dir: str | Path | None = None) -> CTCSequence:
+    """A sequence from its raw folder (``…/02``) and GT folder (default: ``…/02_GT`` beside it)."""
+    raw_dir = Path(raw_dir)
+    gt = Path(gt_dir) if gt_dir is not None else raw_dir.parent / f"{raw_dir.name}_GT"
+    if not raw_dir.is_dir():
+        raise InputError(raw_dir, "no such folder")
+    if not gt.is_dir():
+        raise InputError(gt, "ground-truth folder not found (expected NN_GT beside the sequence NN)")
+    raw = _numbered(raw_dir, RAW_FRAME)
+    tra = _numbered(gt / "TRA", GT_MASK)
+    seg = _numbered(gt / "SEG", SEG_MASK)
+    if not raw:
+        raise InputError(raw_dir, "no raw frames tNNN.tif")
+    if not tra:
+        raise InputError(gt / "TRA", "no TRA markers man_trackNNN.tif")
+    return CTCSequence(f"{raw_dir.parent.name}/{raw_dir.name}", raw_dir, gt, raw, tra, seg)
+
+
+def find_sequences(paths: Iterable[str | Path], sequences: Sequence[str] | None = None) -> list[CTCSequence]:
+    """Training sequences from dataset folders (``<dataset>`` holding ``NN`` + ``NN_GT``; all its
+    sequences with GT, or only those named in ``sequences``) or sequence folders (``…/NN``)."""
+    out: list[CTCSequence] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputError(p, "no such folder")
+        if _numbered(p, RAW_FRAME):
+            out.append(open_sequence(p))
+            continue
+        found = [d for d in sorted(p.iterdir()) if d.is_dir() and SEQUENCE_DIR.match(d.name)
+                 and (p / f"{d.name}_GT").is_dir() and (sequences is None or d.name in sequences)]
+        if not found:
+            raise InputError(p, "no CTC sequence with ground truth (expected NN/ and NN_GT/ inside)")
+        out.extend(open_sequence(d) for d in found)
+    return out
+
+
+def split_frames(frames: Sequence[int], mode: str = "tail", fraction: float = 0.2,
+                 every: int = 5) -> tuple[list[int], list[int]]:
+    """Split frame indices into (train, validation).
+
+    * ``tail``: the last ``ceil(fraction·n)`` frames validate, the rest train;
+    * ``every``: every ``every``-th frame (starting with the ``every-1``-th) validates;
+    * ``none``: everything trains.
+    """
+    frames = sorted(frames)
+    n = len(frames)
+    if mode == "none" or n == 0:
+        return frames, []
+    if mode == "tail":
+        k = int(np.ceil(fraction * n)) if fraction > 0 else 0
+        k = min(k, n - 1)
+        return frames[:n - k], frames[n - k:]
+    if mode == "every":
+        if every < 2:
+            raise ValueError("every must be >= 2")
+        val = frames[every - 1::every]
+        return [t for t in frames if t not in set(val)], val
+    raise ValueError(f"unknown split mode {mode!r} (tail, every, none)")
+
+
+@dataclass
+class FrameRef:
+    """A frame of a sequence: ``sequences[seq][t]``."""
+
+    seq: int
+    t: int
+
+
+def frame_refs(sequences: Sequence[CTCSequence], split: str = "train", mode: str = "tail", fraction: float = 0.2,
+               every: int = 5, require_seg: bool = False) -> list[FrameRef]:
+    """The frames of ``split`` ('train', 'val' or 'all') of every sequence (only SEG frames with ``require_seg``)."""
+    refs = []
+    for i, seq in enumerate(sequences):
+        train, val = split_frames(seq.frames, mode, fraction, every)
+        chosen = {"train": train, "val": val, "all": seq.frames}[split]
+        refs += [FrameRef(i, t) for t in chosen if not require_seg or t in seq.seg_files]
+    return refs
+
+
+__all__ = ["FrameSample", "CTCSequence", "open_sequence", "find_sequences", "split_frames", "markers_are_masks",
+           "FrameRef", "frame_refs"]
