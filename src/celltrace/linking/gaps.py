@@ -43,25 +43,19 @@ class GapCloser:
     def __call__(self, objects: Sequence[pd.DataFrame], links: np.ndarray) -> np.ndarray:
         """Extra links ``(t_e, label_e, t_s, label_s)`` given the per-frame tables and current links."""
         T = len(objects)
-        has_out = {(int(a), int(b)) for a, b in links[:, :2]} if len(links) else set()
-        has_in = {(int(a), int(b)) for a, b in links[:, 2:]} if len(links) else set()
-        end_parts, start_parts = [], []
-        for t, obj in enumerate(objects):
-            if len(obj) == 0:
-                continue
-            labs = obj["label"].to_numpy(np.int64)
-            base = obj[["label", "y", "x"] + [c for c in obj.columns if c not in ("label", "y", "x", "t")]].copy()
-            base.insert(0, "t", t)
-            if t < T - 1:
-                mask = np.array([(t, int(lab)) not in has_out for lab in labs], dtype=bool)
-                end_parts.append(base[mask])
-            if t > 0:
-                mask = np.array([(t, int(lab)) not in has_in for lab in labs], dtype=bool)
-                start_parts.append(base[mask])
-        if not end_parts or not start_parts:
+        frames = [obj.assign(t=t) for t, obj in enumerate(objects) if len(obj)]
+        if len(frames) < 2:
             return np.zeros((0, 4), dtype=np.int64)
-        ends = pd.concat(end_parts, ignore_index=True)
-        starts = pd.concat(start_parts, ignore_index=True)
+        table = pd.concat(frames, ignore_index=True)
+        t_all = table["t"].to_numpy(np.int64)
+        lab_all = table["label"].to_numpy(np.int64)
+        # an object is a track end if it has no outgoing link, a track start if no incoming one
+        base = int(max(lab_all.max(), links[:, [1, 3]].max() if len(links) else 0)) + 1
+        key = t_all * base + lab_all
+        out_keys = links[:, 0] * base + links[:, 1] if len(links) else np.zeros(0, np.int64)
+        in_keys = links[:, 2] * base + links[:, 3] if len(links) else np.zeros(0, np.int64)
+        ends = table[(t_all < T - 1) & ~np.isin(key, out_keys)].reset_index(drop=True)
+        starts = table[(t_all > 0) & ~np.isin(key, in_keys)].reset_index(drop=True)
         if len(ends) == 0 or len(starts) == 0:
             return np.zeros((0, 4), dtype=np.int64)
         te, ts = ends["t"].to_numpy(np.int64), starts["t"].to_numpy(np.int64)

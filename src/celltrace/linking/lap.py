@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
+from tqdm.auto import tqdm
 
 Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]
 CostResult = Union[Candidates, sparse.spmatrix, sparse.sparray]
@@ -236,8 +237,6 @@ class LAPLinker:
         """Link a sequence of per-frame object tables (columns ``label, y, x`` at least, plus
         whatever the cost functions use). Returns an int64 array of rows ``(t0, label0, t1, label1)``
         for :meth:`celltrace.Tracking.from_links`."""
-        from tqdm.auto import tqdm
-
         T = len(objects)
         labels = [obj["label"].to_numpy(dtype=np.int64) for obj in objects]
         out: list[np.ndarray] = []
