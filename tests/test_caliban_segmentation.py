@@ -16,7 +16,7 @@ from celltrace.methods.caliban.seg_targets import (SegBatches, cell_centres, inn
                                                    marker_neighbourhood, outer_distance, preprocess, seg_loss,
                                                    unannotated_markers)
 from celltrace.methods.caliban.segmentation_model import CalibanSegModel, load_model, save_model
-from celltrace.train import fit, find_sequences, frame_refs
+from celltrace.train import fit, frame_refs
 from celltrace.train.data import open_sequence
 
 from conftest import ctc_sequence

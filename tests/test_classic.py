@@ -8,7 +8,7 @@ import pytest
 import celltrace
 from celltrace.io.ctc import read_ctc
 from celltrace.methods.classic import ClassicConfig, ClassicTracker
-from celltrace.movie import Movie, open_movie
+from celltrace.movie import open_movie
 from celltrace.tracking import Tracking
 
 from conftest import ctc_gt, ctc_sequence

@@ -56,7 +56,6 @@ def damage(gt: Tracking) -> tuple[Tracking, dict]:
     new_piece, fp_label = nxt, nxt + 1
     merge_from = T - 3
     div = divs.iloc[0]
-    relabel_frames = {}
 
     lin = lin[lin["label"] != delete]
     lin.loc[lin["label"] == broken, "end"] = k - 1

@@ -174,23 +174,13 @@ def _crop(t: Tracking, n: int) -> Tracking:
     return Tracking(masks=np.asarray(t.masks[:n]), lineage=lin)
 
 
-def test_reference_live() -> None:
-    """Re-run both references now on SIM+ (first 30 frames, a division shifted by one frame and
-    links broken, combined) and compare, so that the recorded values cannot drift from the
-    installed references unnoticed."""
-    from .damage import break_links, shift_division
-
-    g = load("Fluo-N2DH-SIM+")
-    gt = _crop(g.tracking, 30)
-    m, lin = shift_division(np.asarray(gt.masks), gt.lineage, 1)
-    m, lin = break_links(m, lin, 2)
-    pred = Tracking(masks=m, lineage=lin).validate()
-    seg = {t: s for t, s in g.seg.items() if t < 30}
+def assert_live_agreement(pred: Tracking, gt: Tracking, seg: dict[int, np.ndarray]) -> dict:
+    """Score ``pred`` against ``gt`` with ours and, now, with both references; assert agreement
+    (documented deviations excepted). Returns our numbers."""
     ev = Evaluation(pred, gt, seg=seg)
     ours = evaluate_matched(ev, ["ctc", "bio", "mot"])
     with tempfile.TemporaryDirectory() as d:
-        root = Path(d)
-        res, gtd = write_pair(pred, gt, root, None)
+        res, gtd = write_pair(pred, gt, Path(d), None)
         (gtd / "SEG").mkdir()
         from celltrace.io.tiff import write_frame
 
@@ -203,6 +193,22 @@ def test_reference_live() -> None:
     for fb, res_ in trac["divisions"].items():
         bad += compare(division_events(ev, tolerance=int(fb.split()[-1])), res_, TRAC_DIV, fb)
     assert not bad, "\n".join(bad)
+    return ours
+
+
+def test_reference_live() -> None:
+    """Re-run both references now on SIM+ (first 30 frames, a division shifted by one frame and
+    links broken, combined) and compare, so that the recorded values cannot drift from the
+    installed references unnoticed."""
+    from .damage import break_links, shift_division
+
+    g = load("Fluo-N2DH-SIM+")
+    gt = _crop(g.tracking, 30)
+    m, lin = shift_division(np.asarray(gt.masks), gt.lineage, 1)
+    m, lin = break_links(m, lin, 2)
+    pred = Tracking(masks=m, lineage=lin).validate()
+    seg = {t: s for t, s in g.seg.items() if t < 30}
+    ours = assert_live_agreement(pred, gt, seg)
     assert ours["AOGM_ED"] + ours["AOGM_EA"] > 0 and ours["BC_FN(0)"] >= 1
 
 
@@ -220,21 +226,6 @@ def test_reference_live_on_classic_output() -> None:
 
     pred = track(Movie(frames=np.stack([movie[t] for t in range(n)])), method="classic", progress=False)
     seg = {t: s for t, s in g.seg.items() if t < n}
-    ev = Evaluation(pred, gt, seg=seg)
-    ours = evaluate_matched(ev, ["ctc", "bio", "mot"])
-    with tempfile.TemporaryDirectory() as d:
-        res, gtd = write_pair(pred, gt, Path(d), None)
-        (gtd / "SEG").mkdir()
-        from celltrace.io.tiff import write_frame
-
-        for t, s in seg.items():
-            write_frame(gtd / "SEG" / f"man_seg{t:03d}.tif", s)
-        ref = py_ctcmetrics(res, gtd)
-        trac = traccuracy_scores(res, gtd, frame_buffer=1)
-    bad = compare(ours, ref, CTCM_KEYS, "py-ctcmetrics") + compare(ours, trac, traccuracy_keys(trac, ref), "traccuracy")
-    bad += deviations(ours, ref)
-    for fb, res_ in trac["divisions"].items():
-        bad += compare(division_events(ev, tolerance=int(fb.split()[-1])), res_, TRAC_DIV, fb)
-    assert not bad, "\n".join(bad)
+    ours = assert_live_agreement(pred, gt, seg)
     # a real tracker makes real errors of several kinds: the comparison is not of perfect scores
     assert ours["TRA"] < 1 and ours["AOGM_FN"] + ours["AOGM_NS"] > 0 and ours["AOGM_ED"] + ours["AOGM_EA"] > 0

@@ -5,13 +5,17 @@ field says so.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from celltrace.methods.config import MethodConfig
 
 
 @dataclass
-class CalibanSegConfig:
+class CalibanSegConfig(MethodConfig):
     """Network, targets, loss, post-processing and training of the segmentation model."""
+
+    method = "caliban"
 
     # --- network (§3.4.1: EfficientNetV2L + FPN P1–P7 + coordinate map; ours is a CPU-sized FPN)
     widths: tuple[int, ...] = (16, 24, 48, 64, 96)
@@ -105,17 +109,6 @@ class CalibanSegConfig:
     """Fallback linker gate, in cell radii."""
     max_gap: int = 2
     """Fallback linker: close gaps of up to this many frames."""
-
-    @classmethod
-    def from_params(cls, **params: Any) -> "CalibanSegConfig":
-        """Build a config, rejecting unknown parameter names with the list of known ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise TypeError(f"unknown caliban parameter(s) {unknown}; known: {sorted(known)}")
-        conv = {k: tuple(v) if isinstance(getattr(cls, k, None), tuple) and isinstance(v, list) else v
-                for k, v in params.items()}
-        return cls(**conv)
 
     def network(self) -> dict[str, Any]:
         """The fields that define the network's shape (stored with the weights)."""

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from celltrace.linking.lap import candidate_pairs
 from celltrace.methods.caliban.link_features import FrameFeatures
 from celltrace.tracking import Tracking, make_lineage
+
+if TYPE_CHECKING:
+    import torch
 
 SAME, DIFFERENT, PARENT_CHILD = 0, 1, 2
 CLASS_NAMES = ("same", "different", "parent-child")
@@ -108,7 +112,7 @@ def class_weights(counts: np.ndarray, power: float = 1.0) -> np.ndarray:
     return np.where(counts > 0, w, 0.0)
 
 
-def weighted_cross_entropy(logits: "torch.Tensor", y: "torch.Tensor", weights: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
+def weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``L = sum_k w_{y_k} (-log softmax(z_k)_{y_k}) / sum_k w_{y_k}``."""
     import torch.nn.functional as F
 

@@ -7,13 +7,16 @@ so that one set of defaults works for small nuclei and large cells alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+
+from celltrace.methods.config import MethodConfig
 
 
 @dataclass
-class ClassicConfig:
+class ClassicConfig(MethodConfig):
     """Segmentation (threshold + distance-transform watershed) and LAP linking parameters."""
+
+    method = "classic"
 
     # --- scale
     cell_radius: float | None = None
@@ -72,12 +75,3 @@ class ClassicConfig:
     gap_distance_factor: float = 1.5
     """Gap-closing gate, ``gap_distance_factor r``."""
 
-
-    @classmethod
-    def from_params(cls, **params: Any) -> "ClassicConfig":
-        """Build a config, rejecting unknown parameter names with the list of known ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise TypeError(f"unknown classic parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**params)
