@@ -49,3 +49,22 @@ def object_features(labels: np.ndarray, image: np.ndarray | None = None) -> pd.D
         s = np.bincount(flat, weights=np.asarray(image, dtype=np.float64).ravel(), minlength=n)
         out["mean_intensity"] = s[ids] / area[ids]
     return out
+
+
+def typical_displacement(objects: list, percentile: float = 90.0) -> float:
+    """A robust scale of frame-to-frame motion: the ``percentile`` of the distances from each object
+    at t+1 to its nearest object at t, pooled over all consecutive frame pairs (0 if undefined).
+
+    For sparse, fast cells this is about their displacement; for dense, slow cells it is bounded by
+    the spacing, so a gate derived from it never shrinks below what the density allows.
+    """
+    from scipy.spatial import cKDTree
+
+    dists = []
+    for a, b in zip(objects[:-1], objects[1:]):
+        if len(a) and len(b):
+            d, _ = cKDTree(a[["y", "x"]].to_numpy(np.float64)).query(b[["y", "x"]].to_numpy(np.float64))
+            dists.append(d)
+    if not dists:
+        return 0.0
+    return float(np.percentile(np.concatenate(dists), percentile))

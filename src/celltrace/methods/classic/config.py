@@ -48,6 +48,10 @@ class ClassicConfig(MethodConfig):
     # --- frame-to-frame LAP (Jaqaman et al. 2008)
     max_distance_factor: float = 1.0
     """Link gate: objects farther apart than ``max_distance_factor r`` between frames are never linked."""
+    motion_gate_factor: float = 1.5
+    """The link gate is at least ``motion_gate_factor`` × the 90th percentile of nearest-neighbour
+    displacements between consecutive frames (:func:`~celltrace.linking.features.typical_displacement`),
+    so fast-moving sparse cells stay linkable; 0 disables."""
     link_power: float = 2.0
     """Link cost ``|x_i - x_j|^link_power`` (2: Brownian motion, Jaqaman's choice)."""
     alternative_factor: float = 1.05

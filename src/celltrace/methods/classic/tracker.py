@@ -11,7 +11,7 @@ import pandas as pd
 
 from celltrace.frames import Frames, FrameStore, as_frames
 from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, GeometricDivisionCost, LAPLinker
-from celltrace.linking.features import object_features
+from celltrace.linking.features import object_features, typical_displacement
 from celltrace.methods.base import Tracker, register
 from celltrace.methods.classic.config import ClassicConfig
 from celltrace.movie import Movie
@@ -19,7 +19,7 @@ from celltrace.segmentation import estimate_cell_radius, segment_nuclei
 from celltrace.tracking import Tracking
 
 
-def build_linker(config: ClassicConfig, radius: float) -> LAPLinker:
+def build_linker(config: ClassicConfig, radius: float, motion: float = 0.0) -> LAPLinker:
     """The :class:`~celltrace.linking.LAPLinker` the config describes, lengths scaled by ``radius``."""
     r = float(radius)
     divisions = None
@@ -29,7 +29,8 @@ def build_linker(config: ClassicConfig, radius: float) -> LAPLinker:
             cost=GeometricDivisionCost(scale=config.division_scale_factor * r, w_area=config.division_area_weight,
                                        w_sym=config.division_symmetry_weight))
     gaps = GapCloser(max_gap=config.max_gap, max_distance=config.gap_distance_factor * r) if config.max_gap > 0 else None
-    return LAPLinker(cost=EuclideanCost(config.max_distance_factor * r, config.link_power),
+    gate = max(config.max_distance_factor * r, config.motion_gate_factor * float(motion))
+    return LAPLinker(cost=EuclideanCost(gate, config.link_power),
                      alternative_factor=config.alternative_factor,
                      alternative_percentile=config.alternative_percentile,
                      divisions=divisions, gap_closing=gaps)
@@ -113,13 +114,14 @@ class ClassicTracker(Tracker):
                 areas = np.concatenate([o["area"].to_numpy() for o in objects]) if objects else np.zeros(0)
                 radius = float(np.sqrt(np.median(areas) / np.pi)) if areas.size else 10.0
         t0 = time.perf_counter()
-        links = build_linker(self.config, radius).link(objects, progress=progress)
+        motion = typical_displacement(objects) if self.config.motion_gate_factor > 0 else 0.0
+        links = build_linker(self.config, radius, motion).link(objects, progress=progress)
         timing["linking_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         tracking = Tracking.from_links(segmentation, links,
                                        labels_per_frame=[o["label"].to_numpy(np.int64) for o in objects])
         timing["tracks_s"] = time.perf_counter() - t0
         timing["total_s"] = time.perf_counter() - t_start
-        tracking.meta.update({"method": self.name, "cell_radius": radius, "timing": timing,
+        tracking.meta.update({"method": self.name, "cell_radius": radius, "typical_displacement": motion, "timing": timing,
                               "n_objects": int(sum(len(o) for o in objects)), "n_links": int(len(links))})
         return tracking
