@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from celltrace.errors import CelltraceError
-from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.frames import Frames
 from celltrace.methods.base import Tracker, register
 from celltrace.methods.caliban.config import CalibanSegConfig
 from celltrace.movie import Movie
@@ -106,31 +106,19 @@ class CalibanTracker(Tracker):
 
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
         """Segment (unless ``masks`` is given) and link every frame; timings in ``meta['timing']``."""
-        from tqdm.auto import tqdm
-
-        from celltrace.linking.features import object_features
+        from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie
 
         if not isinstance(movie, Movie):
             movie = Movie(frames=movie)
-        T = len(movie)
-        H, W = movie.frame_shape
         t_start = time.perf_counter()
-        objects: list[pd.DataFrame] = []
         if masks is None:
             self.model  # noqa: B018 -- fail before any work when there are no weights
-            store = np.zeros((T, H, W), dtype=np.uint32)
-            for t in tqdm(range(T), desc="caliban: segmenting", unit="frame", disable=not progress):
-                store[t] = self.segment(movie[t])
-                objects.append(object_features(store[t]))
-            segmentation: Frames = LazyFrames(T, (H, W), store.dtype, lambda t: store[t])
+            segmentation, objects, _ = segment_movie(movie, self.segment, np.uint32, desc="caliban: segmenting",
+                                                     progress=progress)
         else:
-            segmentation = as_frames(masks)
-            if len(segmentation) != T or tuple(segmentation.shape[1:]) != (H, W):
-                raise ValueError(f"masks of shape {tuple(segmentation.shape)} do not match the movie's {movie.shape}")
-            objects = [object_features(np.asarray(segmentation[t])) for t in range(T)]
+            segmentation, objects, _ = measure_masks(masks, movie, desc="caliban: measuring", progress=progress)
         t_seg = time.perf_counter() - t_start
-        areas = np.concatenate([o["area"].to_numpy() for o in objects]) if objects else np.zeros(0)
-        radius = float(np.sqrt(np.median(areas) / np.pi)) if areas.size else 10.0
+        radius = radius_from_objects(objects)
         t0 = time.perf_counter()
         links, linker = self._link(movie, segmentation, objects, radius, progress)
         t_link = time.perf_counter() - t0

@@ -7,11 +7,10 @@ import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from celltrace.frames import Frames, FrameStore, as_frames
+from celltrace.frames import Frames
 from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, GeometricDivisionCost, LAPLinker
-from celltrace.linking.features import object_features, typical_displacement
+from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie, typical_displacement
 from celltrace.methods.base import Tracker, register
 from celltrace.methods.classic.config import ClassicConfig
 from celltrace.movie import Movie
@@ -73,46 +72,20 @@ class ClassicTracker(Tracker):
         whose masks are the segmentation relabelled to track labels. With ``masks`` (per-frame label
         images, labels local to each frame), their objects are linked as they are: no pixel changes
         except the label value, no object is split or merged. Timings go to ``meta['timing']``."""
-        from tqdm.auto import tqdm
-
         if not isinstance(movie, Movie):
             movie = Movie(frames=movie)
-        T = len(movie)
         H, W = movie.frame_shape
-        timing = {"segmentation_s": 0.0, "features_s": 0.0, "linking_s": 0.0, "tracks_s": 0.0}
-        objects: list[pd.DataFrame] = []
         t_start = time.perf_counter()
         if masks is None:
             radius = self.estimate_radius(movie)
             max_objects = H * W // max(1, int(self.config.min_size_factor * np.pi * radius ** 2))
             dtype = np.dtype(np.uint16) if max_objects < 2**16 - 1 else np.dtype(np.uint32)
-            store = FrameStore((H, W), dtype, prefix="celltrace-classic-")
-            for t in tqdm(range(T), desc="classic: segmenting", unit="frame", disable=not progress):
-                t0 = time.perf_counter()
-                labels = self.segment(movie[t], radius, dtype=dtype)
-                t1 = time.perf_counter()
-                store.append(labels)
-                objects.append(object_features(labels))
-                timing["segmentation_s"] += t1 - t0
-                timing["features_s"] += time.perf_counter() - t1
-            # the segmentation lives compressed on disk and the tracking relabels a frame when it is
-            # read, so memory stays flat with movie length
-            segmentation: Frames = store.frames()
+            segmentation, objects, timing = segment_movie(movie, lambda image: self.segment(image, radius, dtype=dtype),
+                                                          dtype, desc="classic: segmenting", progress=progress)
         else:
-            segmentation = as_frames(masks)
-            if len(segmentation) != T or tuple(segmentation.shape[1:]) != (H, W):
-                raise ValueError(f"masks of shape {tuple(segmentation.shape)} do not match the movie's {movie.shape}")
-            if not np.issubdtype(np.dtype(segmentation.dtype), np.integer):
-                raise ValueError(f"masks have dtype {segmentation.dtype}; expected integer labels")
-            for t in tqdm(range(T), desc="classic: measuring", unit="frame", disable=not progress):
-                t1 = time.perf_counter()
-                objects.append(object_features(np.asarray(segmentation[t])))
-                timing["features_s"] += time.perf_counter() - t1
-            if self.config.cell_radius is not None:
-                radius = float(self.config.cell_radius)
-            else:
-                areas = np.concatenate([o["area"].to_numpy() for o in objects]) if objects else np.zeros(0)
-                radius = float(np.sqrt(np.median(areas) / np.pi)) if areas.size else 10.0
+            segmentation, objects, timing = measure_masks(masks, movie, desc="classic: measuring", progress=progress)
+            radius = float(self.config.cell_radius) if self.config.cell_radius is not None else \
+                radius_from_objects(objects)
         t0 = time.perf_counter()
         motion = typical_displacement(objects) if self.config.motion_gate_factor > 0 else 0.0
         links = build_linker(self.config, radius, motion).link(objects, progress=progress)
