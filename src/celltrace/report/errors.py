@@ -33,6 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from celltrace.linking.features import object_features
+from celltrace.metrics.matching import overlap_table
+
 KINDS = ["FN", "FP", "merge", "split", "missing link", "extra link", "missed division", "false division"]
 EVENT_COLUMNS = ["frame", "kind", "gt_label", "pred_label", "y", "x", "detail"]
 
@@ -43,14 +46,6 @@ class _Frame:
     pred_to_gt: dict[int, int]          # predicted label matched by exactly one GT label → that label
     gt_xy: dict[int, tuple[float, float]]
     pred_xy: dict[int, tuple[float, float]]
-
-
-def _compress(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.unique(flat)
-    labels = labels[labels > 0]
-    idx = np.searchsorted(labels, flat)
-    idx = np.where(flat > 0, idx + 1, 0)
-    return labels, idx
 
 
 @dataclass
@@ -67,20 +62,12 @@ class ErrorFinder:
         gt, pred = np.asarray(gt), np.asarray(pred)
         if gt.shape != pred.shape:
             raise ValueError(f"frame {t}: GT shape {gt.shape} differs from the result's {pred.shape}")
-        gl, gi = _compress(gt.ravel())
-        pl, pi = _compress(pred.ravel())
-        m, n = gl.size + 1, pl.size + 1
-        inter = np.bincount(gi * n + pi, minlength=m * n).reshape(m, n)
-        yy, xx = self._grid(gt.shape)
-        g_area = inter[1:].sum(axis=1)
-        p_area = inter[:, 1:].sum(axis=0)
-        gy = np.bincount(gi, yy, minlength=m)[1:] / np.maximum(g_area, 1)
-        gx = np.bincount(gi, xx, minlength=m)[1:] / np.maximum(g_area, 1)
-        py = np.bincount(pi, yy, minlength=n)[1:] / np.maximum(p_area, 1)
-        px = np.bincount(pi, xx, minlength=n)[1:] / np.maximum(p_area, 1)
-        core = inter[1:, 1:]
-        gt_xy = {int(l): (float(y), float(x)) for l, y, x in zip(gl, gy, gx)}
-        pred_xy = {int(l): (float(y), float(x)) for l, y, x in zip(pl, py, px)}
+        f = overlap_table(gt, pred)
+        gl, pl, core = f.gt_labels, f.pred_labels, f.inter[1:, 1:]
+        g_area = f.gt_area
+        g_obj, p_obj = object_features(gt), object_features(pred)
+        gt_xy = {int(l): (float(y), float(x)) for l, y, x in zip(g_obj["label"], g_obj["y"], g_obj["x"])}
+        pred_xy = {int(l): (float(y), float(x)) for l, y, x in zip(p_obj["label"], p_obj["y"], p_obj["x"])}
         match = 2 * core > g_area[:, None] if core.size else np.zeros((gl.size, pl.size), bool)
         g_hit = match.any(axis=1)
         p_count = match.sum(axis=0)
@@ -111,13 +98,6 @@ class ErrorFinder:
                 ev.append((t, "split", int(gl[i]), int(g2p.get(int(gl[i]), ps[0])), *gt_xy[int(gl[i])],
                            "split into " + ", ".join(str(int(x)) for x in ps)))
         self.frames.append(_Frame(g2p, p2g, gt_xy, pred_xy))
-
-    def _grid(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        if getattr(self, "_grid_shape", None) != shape:
-            H, W = shape
-            self._grid_arrays = (np.repeat(np.arange(H, dtype=np.float64), W), np.tile(np.arange(W, dtype=np.float64), H))
-            self._grid_shape = shape
-        return self._grid_arrays
 
     # ---------------------------------------------------------------- links and divisions
     def finish(self, gt_lineage: pd.DataFrame, pred_lineage: pd.DataFrame) -> "ErrorReport":
