@@ -29,22 +29,15 @@ from celltrace.io.atomic import atomic_file
 
 
 def seg_jaccards(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """``J`` of each ground-truth object (CTC SEG matching, see the module docstring)."""
-    g = np.asarray(gt).ravel().astype(np.int64)
-    p = np.asarray(pred).ravel().astype(np.int64)
-    gids = np.unique(g)
-    gids = gids[gids > 0]
-    if gids.size == 0:
-        return np.zeros(0)
-    both = (g > 0) & (p > 0)
-    pairs, inter = np.unique(np.stack([g[both], p[both]]), axis=1, return_counts=True)
-    g_area = dict(zip(*np.unique(g[g > 0], return_counts=True)))
-    p_area = dict(zip(*np.unique(p[p > 0], return_counts=True)))
-    best = {int(k): 0.0 for k in gids}
-    for (gi, pi), n in zip(pairs.T, inter):
-        if n > 0.5 * g_area[gi]:
-            best[int(gi)] = n / (g_area[gi] + p_area[pi] - n)
-    return np.array([best[int(k)] for k in gids])
+    """``J`` of each ground-truth object, in label order: its Jaccard index with the predicted
+    region it matches under the CTC rule ``|R ∩ S| > 0.5·|R|``, else 0 (the terms of CTC SEG)."""
+    from celltrace.metrics.matching import overlap_table
+
+    f = overlap_table(np.asarray(gt), np.asarray(pred))
+    out = np.zeros(f.gt_labels.size)
+    gi, pj = f.ctc_pairs()
+    out[gi] = f.iou()[gi, pj]
+    return out
 
 
 def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Sequence[Any], config: Any,
