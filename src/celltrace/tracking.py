@@ -247,31 +247,27 @@ class Tracking:
 
 
 def frame_measurements(labels: np.ndarray, image: np.ndarray | None, t: int) -> pd.DataFrame:
-    """Per-label measurements of one frame (see :meth:`Tracking.cell_table`), via bincount."""
-    flat = labels.ravel()
-    present = np.unique(flat)
-    present = present[present > 0]
+    """Per-label measurements of one frame (see :meth:`Tracking.cell_table`): centroid, area and
+    mean intensity from :func:`~celltrace.linking.features.object_features`, plus the bounding box."""
+    from celltrace.linking.features import object_features
+
     cols = ["frame", "label", "centroid_y", "centroid_x", "area",
             "bbox_min_y", "bbox_min_x", "bbox_max_y", "bbox_max_x", "mean_intensity"]
-    if present.size == 0:
+    obj = object_features(labels, image)
+    if len(obj) == 0:
         return pd.DataFrame({c: pd.Series(dtype=np.float64 if c.startswith(("centroid", "mean")) else np.int64)
                              for c in cols})
-    # compress labels to 0..n so bincount stays small whatever the label values
-    idx = np.searchsorted(present, flat)
-    idx = np.where(flat > 0, idx + 1, 0)
-    n = present.size + 1
-    area = np.bincount(idx, minlength=n)[1:]
-    yy, xx = np.indices(labels.shape)
-    cy = np.bincount(idx, weights=yy.ravel(), minlength=n)[1:] / area
-    cx = np.bincount(idx, weights=xx.ravel(), minlength=n)[1:] / area
-    mean = (np.bincount(idx, weights=image.ravel(), minlength=n)[1:] / area) if image is not None else np.full(area.shape, np.nan)
+    present = obj["label"].to_numpy()
+    # bounding boxes on labels compressed to 1..n, so find_objects stays small whatever the values
+    flat = labels.ravel()
+    idx = np.where(flat > 0, np.searchsorted(present, flat) + 1, 0)
     slices = ndi.find_objects(idx.reshape(labels.shape))
     bbox = np.array([[s[0].start, s[1].start, s[0].stop, s[1].stop] for s in slices], dtype=np.int64)
     return pd.DataFrame({
         "frame": np.full(present.size, t, dtype=np.int64), "label": present.astype(np.int64),
-        "centroid_y": cy, "centroid_x": cx, "area": area.astype(np.int64),
+        "centroid_y": obj["y"].to_numpy(), "centroid_x": obj["x"].to_numpy(), "area": obj["area"].to_numpy(np.int64),
         "bbox_min_y": bbox[:, 0], "bbox_min_x": bbox[:, 1], "bbox_max_y": bbox[:, 2], "bbox_max_x": bbox[:, 3],
-        "mean_intensity": mean,
+        "mean_intensity": obj["mean_intensity"].to_numpy() if image is not None else np.full(present.size, np.nan),
     })
 
 
