@@ -111,7 +111,9 @@ def test_demo_and_installed_entry_point(tmp_path):
     assert (out / "movie.tif").exists() and (out / "cells.csv").exists()
     Tracking.from_ctc(out / "GT").validate()
     Tracking.from_ctc(out / "RES").validate()
-    if (out / "scores.json").exists():
-        assert 0.0 <= json.loads((out / "scores.json").read_text())["TRA"] <= 1.0
+    scores = json.loads((out / "scores.json").read_text())
+    assert 0.0 <= scores["TRA"] <= 1.0
+    # the report shows the same scores (computed once, not re-evaluated)
+    assert json.loads((out / "report" / "metrics.json").read_text())["TRA"] == scores["TRA"]
     proc = subprocess.run([sys.executable, "-m", "celltrace.cli", "demo", "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 2 and "already exists" in proc.stderr

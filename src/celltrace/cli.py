@@ -147,15 +147,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = celltrace.track(movie, method=method, progress=not args.quiet)
         write_ctc(result, tmp / "RES", kind="res")
         result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
-        scores = _try_evaluate(result, gt)
-        if scores:
-            (tmp / "scores.json").write_text(json.dumps(scores, indent=2))
-        write_report(result, movie, tmp / "report", gt=gt, progress=not args.quiet, title="celltrace demo")
+        scores = celltrace.evaluate(result, gt)
+        (tmp / "scores.json").write_text(json.dumps(scores, indent=2))
+        write_report(result, movie, tmp / "report", gt=gt, progress=not args.quiet, title="celltrace demo",
+                     scores=scores)
     report = out / "report" / "report.html"
     lines = [f"tracked with '{method}': {result.n_tracks} tracks, {len(result.divisions())} divisions → {out}/"]
-    if scores:
-        keys = [k for k in ("TRA", "DET", "LNK", "SEG", "BC(2)") if scores.get(k) is not None]
-        lines.append("scores vs. ground truth: " + ", ".join(f"{k} {scores[k]:.3f}" for k in keys))
+    keys = [k for k in ("TRA", "DET", "LNK", "SEG", "BC(2)") if scores.get(k) is not None]
+    lines.append("scores vs. ground truth: " + ", ".join(f"{k} {scores[k]:.3f}" for k in keys))
     lines += ["look at it:",
               f"  {report}  (overlay movie, lineage trees, statistics, errors vs. GT; open in a browser)",
               f"  napari {out}/RES  (with celltrace[napari] installed)",
@@ -168,14 +167,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.quiet:
         print(report)
     return 0
-
-
-def _try_evaluate(result: Any, gt: Any) -> dict[str, Any] | None:
-    try:
-        from celltrace.metrics import evaluate
-    except ImportError:
-        return None
-    return evaluate(result, gt)
 
 
 # ---------------------------------------------------------------------- evaluate

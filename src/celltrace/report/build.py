@@ -54,7 +54,7 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
                  gt: Tracking | str | Path | None = None, progress: bool = True, overwrite: bool = False,
                  max_frames_gif: int = 60, max_size: int = 512, show_labels: bool = False, fps: float = 8.0,
                  metrics: bool = True, embed_limit_mb: float = 40.0, n_error_frames: int = 4,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, scores: dict[str, Any] | None = None) -> Path:
     """Write a self-contained ``report.html`` (and its files) about one tracking result.
 
     Parameters
@@ -77,6 +77,8 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
     embed_limit_mb : embed the MP4 in the page up to this size, else link it.
     n_error_frames : snapshots of the frames with most errors.
     title : page title (default from the movie's name).
+    scores : the metric table if the caller has already computed it (``celltrace.evaluate(result,
+        gt)``); it is shown instead of evaluating again.
 
     Returns
     -------
@@ -141,15 +143,16 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
         gt_trees = plot_lineage(ref.lineage, T, tmp, name="lineage_gt", title="Ground-truth lineage trees") \
             if ref is not None else []
 
-        scores: dict[str, Any] | None = None
+        if ref is None or not metrics:
+            scores = None
         score_error = None
         errs: ErrorReport | None = None
         snapshots: list[tuple[int, Path]] = []
         if ref is not None:
-            if metrics:
+            if metrics and scores is None:
                 scores, score_error = _scores(res, ref, gt)
-                if scores is not None:
-                    (tmp / "metrics.json").write_text(json.dumps(_jsonable(scores), indent=2))
+            if scores is not None:
+                (tmp / "metrics.json").write_text(json.dumps(_jsonable(scores), indent=2))
             errs = finder.finish(ref.lineage, res.lineage)
             errs.to_csv(tmp)
             plot_errors_per_frame(errs, tmp / "errors_per_frame.png")
