@@ -184,14 +184,11 @@ def frame_features(image: np.ndarray, labels: np.ndarray, radius: float, crop_si
 
 def estimate_radius(segmentation: object, frames: int = 5) -> float:
     """Typical cell radius ``r = sqrt(median area / pi)`` from ``frames`` frames spread over a label stack."""
+    from celltrace.linking.features import object_features, radius_from_objects
+
     T = len(segmentation)  # type: ignore[arg-type]
-    areas = []
-    for t in np.unique(np.linspace(0, T - 1, max(1, min(frames, T))).round().astype(int)):
-        lab = np.asarray(segmentation[int(t)]).ravel()  # type: ignore[index]
-        a = np.bincount(lab[lab > 0].astype(np.intp))
-        areas.append(a[a > 0])
-    a = np.concatenate(areas) if areas else np.zeros(0)
-    return float(np.sqrt(np.median(a) / np.pi)) if a.size else 10.0
+    ts = np.unique(np.linspace(0, T - 1, max(1, min(frames, T))).round().astype(int))
+    return radius_from_objects([object_features(np.asarray(segmentation[int(t)])) for t in ts])  # type: ignore[index]
 
 
 def movie_features(movie: object, segmentation: object, radius: float | None = None, crop_size: int = 16,
