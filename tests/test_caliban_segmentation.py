@@ -176,6 +176,36 @@ def test_tiny_model_learns_on_real_crops(sim, gowt1):
     assert set(h.parts) == {"ce", "inner", "outer"}
 
 
+def test_crops_show_cells_at_the_target_radius(gowt1):
+    """Training crops are resampled per frame so that cells have ``target_radius`` whatever the
+    magnification: MSC cells (r ≈ 46 px) and GOWT1 nuclei (r ≈ 35 px) both come out near 14 px."""
+    from celltrace.segmentation import foreground_radius
+
+    msc = open_sequence(ctc_sequence("Fluo-C2DL-MSC"))
+    cfg = CalibanSegConfig(**TINY, crop=160, batch=4, scale_range=(1.0, 1.0))
+    for seq in (msc, gowt1):
+        refs = [r for r in frame_refs([seq], "train") if r.t in seq.seg_files][:2]
+        sampler = SegBatches([seq], refs, cfg, seed=0, p_centre=1.0)
+        native = foreground_radius(seq.seg(refs[0].t) > 0)
+        crops = [sampler(k) for k in range(2)]
+        known = [(b["fgbg"][i].numpy() > 0) & (b["dist_mask"][i].numpy() > 0) for b in crops for i in range(4)]
+        r = foreground_radius(known, min_radius=2.0)
+        assert native > 2 * cfg.target_radius  # a real change of scale
+        assert 0.6 * cfg.target_radius < r < 1.5 * cfg.target_radius, (seq.name, native, r)
+
+
+def test_maps_come_back_at_frame_size_and_radius_is_respected(sim):
+    torch.manual_seed(0)
+    model = CalibanSegModel(CalibanSegConfig(**TINY)).eval()
+    img = sim.image(0)[:200, :150]
+    maps = predict_maps(model, img, model.config, scale=0.45)
+    assert {k: v.shape for k, v in maps.items()} == {"fg": (200, 150), "inner": (200, 150), "outer": (200, 150)}
+    from celltrace.methods.caliban.seg_infer import estimate_radius
+
+    cfg = CalibanSegConfig(**TINY, cell_radius=21.5)
+    assert estimate_radius(model, [img], cfg) == 21.5
+
+
 # ---------------------------------------------------------------------- weights
 def test_weights_roundtrip_and_tracker(tmp_path, sim):
     cfg = CalibanSegConfig(**TINY)

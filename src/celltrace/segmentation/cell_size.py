@@ -27,17 +27,15 @@ def component_radii(mask: np.ndarray) -> np.ndarray:
     return np.asarray(ndi.maximum(dist, comp, index=np.arange(1, n + 1)), dtype=np.float64)
 
 
-def estimate_cell_radius(image: np.ndarray | Iterable[np.ndarray], sigma: float = 2.0, method: str = "li",
-                         min_radius: float = 2.0, default: float = 10.0, log: bool = False) -> float:
-    """Typical cell radius in pixels: area-weighted median over foreground components of ``max D``.
-
-    ``image`` is one 2D frame or several (their radii are pooled). Components whose inscribed
-    radius is under ``min_radius`` (noise) are ignored; ``default`` is returned when nothing is found.
-    """
-    frames = [image] if isinstance(image, np.ndarray) and image.ndim == 2 else list(image)
+def foreground_radius(masks: np.ndarray | Iterable[np.ndarray], min_radius: float = 2.0,
+                      default: float = 10.0) -> float:
+    """Area-weighted median of the inscribed-disk radius ``r_k = max D`` over the connected
+    components of one foreground mask or several (pooled); components with ``r_k < min_radius``
+    are ignored; ``default`` when nothing is left."""
+    frames = [masks] if isinstance(masks, np.ndarray) and masks.ndim == 2 else list(masks)
     radii, weights = [], []
-    for frame in frames:
-        fg = foreground_mask(frame, sigma=sigma, method=method, min_size=int(np.pi * min_radius ** 2), log=log)
+    for fg in frames:
+        fg = np.asarray(fg, dtype=bool)
         comp, n = ndi.label(fg)
         if n == 0:
             continue
@@ -53,3 +51,16 @@ def estimate_cell_radius(image: np.ndarray | Iterable[np.ndarray], sigma: float 
     order = np.argsort(allr)
     cum = np.cumsum(w[order])
     return float(allr[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def estimate_cell_radius(image: np.ndarray | Iterable[np.ndarray], sigma: float = 2.0, method: str = "li",
+                         min_radius: float = 2.0, default: float = 10.0, log: bool = False) -> float:
+    """Typical cell radius in pixels: :func:`foreground_radius` of the thresholded frames.
+
+    ``image`` is one 2D frame or several (their radii are pooled). Components whose inscribed
+    radius is under ``min_radius`` (noise) are ignored; ``default`` is returned when nothing is found.
+    """
+    frames = [image] if isinstance(image, np.ndarray) and image.ndim == 2 else list(image)
+    masks = (foreground_mask(f, sigma=sigma, method=method, min_size=int(np.pi * min_radius ** 2), log=log)
+             for f in frames)
+    return foreground_radius(masks, min_radius=min_radius, default=default)

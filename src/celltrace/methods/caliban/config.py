@@ -63,6 +63,23 @@ class CalibanSegConfig(MethodConfig):
     clahe_clip: float = 0.01
     """CLAHE clip limit (skimage's default)."""
 
+    # --- cell scale (ours: the paper trains and predicts at one magnification)
+    target_radius: float = 14.0
+    """Frames are resampled so that cells have this radius (px) before the network sees them:
+    training crops by ``target_radius / r`` with ``r`` the ground truth's foreground radius of the
+    frame, inference by ``target_radius / r̂`` (``r̂`` estimated, below); the predicted maps are
+    resampled back, so post-processing runs at the frame's own resolution. 0: no resampling.
+    Radii are :func:`celltrace.segmentation.foreground_radius` (area-weighted median of the
+    inscribed-disk radius of the foreground components)."""
+    cell_radius: float | None = None
+    """Cell radius (px) of the movie, if known; else estimated: the classic threshold estimate on
+    ``radius_frames`` frames, then refined up to ``radius_iterations`` times by the radius of the
+    model's own predicted foreground at the current scale, until it changes by < 10 %."""
+    radius_frames: int = 3
+    """Frames (spread over the movie) used to estimate the cell radius."""
+    radius_iterations: int = 3
+    """Refinements of the radius estimate by the model's own foreground."""
+
     # --- post-processing (§3.4.4)
     peak_radius: float = 10.0
     """Peak-finding radius on the inner distance (paper: 10 px), for cells of ``reference_radius``."""
@@ -91,8 +108,9 @@ class CalibanSegConfig(MethodConfig):
     """Crops per step (paper: 16 images)."""
     crop: int = 256
     """Training crop size (pixels)."""
-    scale_range: tuple[float, float] = (0.8, 1.25)
-    """Random scaling of crops (paper: "random rotations, crops, flips, and scaling")."""
+    scale_range: tuple[float, float] = (0.75, 1.33)
+    """Random scaling of crops around the ``target_radius`` scale (paper: "random rotations,
+    crops, flips, and scaling"); it also covers the error of the radius estimate at inference."""
     lr_decay: float = 0.99
     """Learning rate multiplied by ``lr_decay`` every ``decay_every`` steps (paper: 0.99 per epoch)."""
     decay_every: int = 100

@@ -1,8 +1,11 @@
 """Network output → label image (§3.4.4): peaks of the inner distance are the markers of a watershed
 on the inverse outer distance.
 
-1. cell radius ``r``: area-weighted median of the largest inscribed-disk radius of the components
-   of ``F = {v > t_fg}`` (``v`` the outer distance, ``t_fg = 0.01``) — or given;
+0. the frame is resampled by ``s = target_radius / r`` so its cells have the radius the network was
+   trained at, and the maps come back to the frame's resolution (:mod:`celltrace.nn.scaling`);
+   ``r`` is given or found by :func:`estimate_radius`;
+1. cell radius ``r``: :func:`~celltrace.segmentation.foreground_radius` of ``F = {v > t_fg}``
+   (``v`` the outer distance, ``t_fg = 0.01``) — or given;
 2. markers: local maxima of the inner distance ``u`` at least ``ρ = peak_radius · r / reference_radius``
    pixels apart (paper: 10 px) with ``u > 0.1`` and inside ``F``;
 3. watershed of ``−v`` from the markers, restricted to ``F``
@@ -17,21 +20,20 @@ import torch
 from celltrace.methods.caliban.config import CalibanSegConfig
 from celltrace.methods.caliban.seg_targets import preprocess
 from celltrace.nn.tiling import predict_tiled
-from celltrace.segmentation import component_radii, watershed_from_maps
+from celltrace.nn.scaling import resample, to_frame
+from celltrace.segmentation import foreground_radius, watershed_from_maps
 
 
 def radius_from_foreground(fg: np.ndarray, default: float = 10.0) -> float:
     """Area-weighted median over components of ``fg`` of their largest inscribed-disk radius."""
-    from scipy import ndimage as ndi
+    return max(foreground_radius(fg, min_radius=0.0, default=default), 1.0)
 
-    comp, n = ndi.label(fg)
-    if n == 0:
-        return float(default)
-    r = component_radii(fg)
-    area = np.bincount(comp.ravel(), minlength=n + 1)[1:].astype(np.float64)
-    order = np.argsort(r)
-    cum = np.cumsum(area[order])
-    return float(max(r[order][np.searchsorted(cum, 0.5 * cum[-1])], 1.0))
+
+def scale_for(radius: float | None, config: CalibanSegConfig) -> float:
+    """``target_radius / radius`` (1 without a target radius or a radius)."""
+    if not config.target_radius or not radius:
+        return 1.0
+    return float(config.target_radius) / float(radius)
 
 
 def find_peaks(inner: np.ndarray, foreground: np.ndarray, min_distance: float, threshold: float) -> np.ndarray:
@@ -62,13 +64,17 @@ def postprocess(inner: np.ndarray, outer: np.ndarray, config: CalibanSegConfig |
 
 @torch.inference_mode()
 def predict_maps(model: torch.nn.Module, image: np.ndarray, config: CalibanSegConfig | None = None,
-                 device: str | torch.device = "cpu", preprocessed: bool = False) -> dict[str, np.ndarray]:
+                 device: str | torch.device = "cpu", preprocessed: bool = False,
+                 scale: float = 1.0) -> dict[str, np.ndarray]:
     """The model's maps of one raw frame: ``fg`` (foreground probability), ``inner``, ``outer``
     (float32, frame-sized; distances clipped at 0). Preprocessing (percentiles + CLAHE) is done on
-    the whole frame; frames larger than ``config.tile`` go through in overlapping tiles."""
+    the whole frame, which is then resampled by ``scale`` (the maps come back to the frame's size);
+    frames larger than ``config.tile`` go through in overlapping tiles."""
     c = config or CalibanSegConfig()
     img = np.asarray(image, dtype=np.float32) if preprocessed else preprocess(image, c.percentiles,
                                                                               c.clahe_kernel_fraction, c.clahe_clip)
+    shape = img.shape
+    img = resample(img, scale)
     was_training = model.training
     model.eval()
 
@@ -80,7 +86,8 @@ def predict_maps(model: torch.nn.Module, image: np.ndarray, config: CalibanSegCo
                 "outer": out["outer"][0, 0].clamp(min=0).cpu().numpy()}
 
     try:
-        return predict_tiled(run, img, tile=c.tile, overlap=c.tile_overlap)
+        maps = predict_tiled(run, img, tile=c.tile, overlap=c.tile_overlap)
+        return to_frame(maps, scale, shape) if img.shape != shape else maps
     finally:
         model.train(was_training)
 
@@ -88,10 +95,40 @@ def predict_maps(model: torch.nn.Module, image: np.ndarray, config: CalibanSegCo
 def segment_frame(model: torch.nn.Module, image: np.ndarray, config: CalibanSegConfig | None = None,
                   device: str | torch.device = "cpu", radius: float | None = None,
                   dtype: np.dtype | type = np.uint32) -> np.ndarray:
-    """Label image of one raw frame: :func:`predict_maps` then :func:`postprocess`."""
+    """Label image of one raw frame: :func:`predict_maps` at the scale of ``radius`` (the cell
+    radius of the movie; ``None``: :func:`estimate_radius` on this frame) then :func:`postprocess`."""
     c = config or getattr(model, "config", None) or CalibanSegConfig()
-    maps = predict_maps(model, image, c, device)
+    if radius is None:
+        radius = estimate_radius(model, [image], c, device)
+    maps = predict_maps(model, image, c, device, scale=scale_for(radius, c))
     return postprocess(maps["inner"], maps["outer"], c, radius=radius, dtype=dtype)
 
 
-__all__ = ["radius_from_foreground", "find_peaks", "postprocess", "predict_maps", "segment_frame"]
+def estimate_radius(model: torch.nn.Module, images: list[np.ndarray], config: CalibanSegConfig | None = None,
+                    device: str | torch.device = "cpu") -> float:
+    """The cell radius ``r`` (px) of ``images``: ``config.cell_radius`` if set; else start from the
+    classic threshold estimate ``r₀`` and repeat ``r ← foreground_radius(v > t_fg)`` on the maps
+    predicted at scale ``target_radius / r`` (the model segments best at its trained scale), kept
+    within ``[r₀/2, 3 r₀]``, until ``r`` changes by less than 10 % or ``radius_iterations`` are done."""
+    from celltrace.segmentation import estimate_cell_radius
+
+    c = config or getattr(model, "config", None) or CalibanSegConfig()
+    if c.cell_radius:
+        return float(c.cell_radius)
+    r0 = r = estimate_cell_radius(images)
+    if not c.target_radius:
+        return r
+    for _ in range(max(0, c.radius_iterations)):
+        fgs = [predict_maps(model, im, c, device, scale=scale_for(r, c))["outer"] > c.foreground_threshold
+               for im in images]
+        # bounded: the threshold estimate is within a factor 2 of the truth on every dataset we have
+        new = float(np.clip(foreground_radius(fgs, min_radius=0.25 * r, default=r), 0.5 * r0, 3.0 * r0))
+        converged = abs(np.log(new / r)) < np.log(1.1)
+        r = new
+        if converged:
+            break
+    return float(r)
+
+
+__all__ = ["radius_from_foreground", "scale_for", "find_peaks", "postprocess", "predict_maps", "segment_frame",
+           "estimate_radius"]

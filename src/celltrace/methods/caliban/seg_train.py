@@ -46,7 +46,7 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
     SEG frames of ``refs``, per sequence and pooled."""
     from tqdm.auto import tqdm
 
-    from celltrace.methods.caliban.seg_infer import segment_frame
+    from celltrace.methods.caliban.seg_infer import estimate_radius, segment_frame
     from celltrace.movie import Movie
 
     per: dict[str, dict[str, list[float]]] = {}
@@ -62,8 +62,12 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
         if gt is None:
             continue
         image = seq.image(ref.t)
-        d = per.setdefault(seq.name, {"caliban": [], "classic": [], "frames": []})
-        d["caliban"] += list(seg_jaccards(gt, segment_frame(model, image, config, device)))
+        d = per.setdefault(seq.name, {"caliban": [], "classic": [], "frames": [], "radius": None})
+        if d["radius"] is None:  # one radius per sequence, as the tracker does for a movie
+            ts = [r.t for r in refs if r.seq == ref.seq]
+            ts = [ts[i] for i in np.unique(np.linspace(0, len(ts) - 1, min(3, len(ts))).round().astype(int))]
+            d["radius"] = estimate_radius(model, [seq.image(t) for t in ts], config, device)
+        d["caliban"] += list(seg_jaccards(gt, segment_frame(model, image, config, device, radius=d["radius"])))
         d["frames"].append(ref.t)
         if classic_tracker is not None:
             if ref.seq not in radii:
@@ -73,6 +77,7 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
     pooled: dict[str, list[float]] = {"caliban": [], "classic": []}
     for name, d in per.items():
         out["per_sequence"][name] = {"frames": d["frames"], "n_objects": len(d["caliban"]),
+                                     "cell_radius": d["radius"],
                                      "SEG": float(np.mean(d["caliban"])) if d["caliban"] else None,
                                      "SEG_classic": float(np.mean(d["classic"])) if d["classic"] else None}
         pooled["caliban"] += d["caliban"]

@@ -70,11 +70,21 @@ class CalibanTracker(Tracker):
             self.config = self._model.config
         return self._model
 
-    def segment(self, image: np.ndarray, dtype: Any = np.uint32) -> np.ndarray:
-        """Label image of one raw frame."""
+    def estimate_radius(self, movie: Movie) -> float:
+        """Cell radius of ``movie`` (px): ``cell_radius`` if given, else estimated on
+        ``radius_frames`` frames spread over the movie (:func:`.seg_infer.estimate_radius`)."""
+        from celltrace.methods.caliban.seg_infer import estimate_radius
+
+        c = self.config
+        T = len(movie)
+        ts = np.unique(np.linspace(0, T - 1, max(1, min(c.radius_frames, T))).round().astype(int))
+        return estimate_radius(self.model, [movie[int(t)] for t in ts], c, self.device)
+
+    def segment(self, image: np.ndarray, radius: float | None = None, dtype: Any = np.uint32) -> np.ndarray:
+        """Label image of one raw frame whose cells have ``radius`` (default: estimated on the frame)."""
         from celltrace.methods.caliban.seg_infer import segment_frame
 
-        return segment_frame(self.model, image, self.config, self.device, dtype=dtype)
+        return segment_frame(self.model, image, self.config, self.device, radius=radius, dtype=dtype)
 
     def _link(self, movie: Movie, segmentation: Frames, objects: list[pd.DataFrame], radius: float,
               progress: bool) -> tuple[np.ndarray, str]:
@@ -111,10 +121,11 @@ class CalibanTracker(Tracker):
         if not isinstance(movie, Movie):
             movie = Movie(frames=movie)
         t_start = time.perf_counter()
+        cell_radius = None
         if masks is None:
-            self.model  # noqa: B018 -- fail before any work when there are no weights
-            segmentation, objects, _ = segment_movie(movie, self.segment, np.uint32, desc="caliban: segmenting",
-                                                     progress=progress)
+            cell_radius = self.estimate_radius(movie)  # also fails early when there are no weights
+            segmentation, objects, _ = segment_movie(movie, lambda im: self.segment(im, cell_radius),
+                                                     np.uint32, desc="caliban: segmenting", progress=progress)
         else:
             segmentation, objects, _ = measure_masks(masks, movie, desc="caliban: measuring", progress=progress)
         t_seg = time.perf_counter() - t_start
@@ -125,6 +136,7 @@ class CalibanTracker(Tracker):
         tracking = Tracking.from_links(segmentation, links,
                                        labels_per_frame=[o["label"].to_numpy(np.int64) for o in objects])
         tracking.meta.update({"method": self.name, "linker": linker, "cell_radius": radius,
+                              "segmentation_radius": cell_radius,
                               "weights": str(self.weights or DEFAULT_SEG_WEIGHTS) if masks is None else None,
                               "timing": {"segmentation_s": t_seg, "linking_s": t_link,
                                          "total_s": time.perf_counter() - t_start}})
