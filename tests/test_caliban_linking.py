@@ -219,3 +219,64 @@ def test_ground_truth_scorer_closes_a_gap(sim_gt):
     links = CalibanLinker(scorer, estimate_radius(masks), LinkingConfig(max_gap=2)).link(tables)
     assert {tuple(x) for x in links.tolist()} == {tuple(x) for x in gt_links(gapped).tolist()}
     assert (9, lab, 11, new) in {tuple(x) for x in links.tolist()}
+
+
+# ------------------------------------------------------------------------------------------ entry point
+def test_training_entry_point_chooses_a_threshold_and_writes_manifest(tmp_path):
+    """`celltrace train caliban-linking`'s function: weights + manifest, the division threshold picked
+    on held-out frames is stored with the weights, and the tracker reads it back."""
+    import json
+
+    from celltrace.methods.caliban import CalibanTracker
+    from celltrace.methods.caliban.linking_model import load_model
+    from celltrace.train import trainer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(TypeError, match="unknown caliban linking parameter"):
+            trainer("caliban-linking")([ctc_sequence(SIM)], tmp_path / "x.pt", steps=1, no_such_field=1)
+        out = trainer("caliban-linking")([ctc_sequence(SIM)], tmp_path / "link.pt", steps=4, seed=0, batch=1,
+                                         frames=(70, 90), progress=False, thresholds=(0.5, 0.9))
+    finally:
+        torch.set_num_threads(threads)
+    manifest = json.loads((tmp_path / "link.json").read_text())
+    assert manifest["steps"] == 4 and manifest["seed"] == 0 and manifest["part"] == "linking"
+    assert [w["division_probability"] for w in manifest["division_threshold_sweep"]] == [0.5, 0.9]
+    chosen = manifest["linking"]["division_probability"]
+    assert chosen in (0.5, 0.9)
+    model, extra = load_model(out)
+    assert extra["linking"]["division_probability"] == chosen
+    # linking-only tracking with these weights uses the stored settings
+    movie = open_movie(ctc_sequence(SIM))
+    frames = np.stack([movie[t] for t in range(80, 84)])
+    masks = np.stack([np.asarray(read_ctc(ctc_gt(SIM)).masks[t]) for t in range(80, 84)])
+    tr = CalibanTracker(link_weights=out).track(frames, masks=masks, progress=False).validate()
+    assert tr.meta["linker"] == "caliban"
+
+
+def test_bad_linking_weights_give_one_clear_line(tmp_path):
+    from celltrace.errors import CelltraceError
+    from celltrace.methods.caliban import CalibanTracker
+    from celltrace.methods.caliban.linking_model import load_model, save_model
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x00garbage")
+    with pytest.raises(CelltraceError) as e:
+        load_model(bad)
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+    other = tmp_path / "seg_not_link.pt"
+    torch.save({"format": "celltrace-caliban-segmentation", "state_dict": {}}, other)
+    with pytest.raises(CelltraceError, match="not a caliban linking weights file"):
+        load_model(other)
+    small = save_model(CalibanLinkModel(LinkModelConfig(embed_dim=8)), tmp_path / "small.pt")
+    ck = torch.load(small, weights_only=True)
+    ck["config"]["embed_dim"] = 16
+    torch.save(ck, small)
+    with pytest.raises(CelltraceError, match="do not fit the network"):
+        load_model(small)
+    masks = np.zeros((2, 32, 32), np.uint16)
+    masks[:, 4:10, 4:10] = 1
+    with pytest.raises(CelltraceError, match="no trained caliban linking model found"):
+        CalibanTracker(link_weights=tmp_path / "none.pt").track(np.zeros((2, 32, 32), np.uint8), masks=masks,
+                                                                progress=False)

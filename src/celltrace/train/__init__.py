@@ -12,6 +12,7 @@ from celltrace.train.loop import History, fit, load_checkpoint, save_checkpoint,
 # method name -> "module:function" called as function(data_dirs, out, **options) -> weights path
 TRAINERS: dict[str, str] = {
     "caliban": "celltrace.methods.caliban.seg_train:train_caliban",
+    "caliban-linking": "celltrace.methods.caliban.link_train:train_caliban_linking",
 }
 
 

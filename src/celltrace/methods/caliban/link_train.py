@@ -77,7 +77,8 @@ class LinkSequence:
 def load_sequence(dataset: str | Path, config: LinkTrainConfig | None = None, linking: LinkingConfig | None = None,
                   frames: tuple[int, int] | None = None, progress: bool = False) -> LinkSequence:
     """Features and targets of ``dataset/<sequence>`` (raw) with ``dataset/<sequence>_GT`` (TRA
-    masks + lineage); ``frames = (start, stop)`` restricts to a window (renumbered from 0)."""
+    masks + lineage) — or of a sequence folder ``…/NN`` with ``…/NN_GT`` beside it;
+    ``frames = (start, stop)`` restricts to a window (renumbered from 0)."""
     from tqdm.auto import tqdm
 
     from celltrace.io.ctc import read_ctc
@@ -85,8 +86,13 @@ def load_sequence(dataset: str | Path, config: LinkTrainConfig | None = None, li
 
     cfg, lcfg = config or LinkTrainConfig(), linking or LinkingConfig()
     dataset = Path(dataset)
-    movie = open_movie(dataset / cfg.sequence)
-    gt = read_ctc(dataset / f"{cfg.sequence}_GT")
+    if (dataset.parent / f"{dataset.name}_GT").is_dir():  # a sequence folder …/NN rather than the dataset
+        raw_dir, gt_dir = dataset, dataset.parent / f"{dataset.name}_GT"
+        dataset = dataset.parent
+    else:
+        raw_dir, gt_dir = dataset / cfg.sequence, dataset / f"{cfg.sequence}_GT"
+    movie = open_movie(raw_dir)
+    gt = read_ctc(gt_dir)
     if frames is not None:
         gt = window_tracking(gt, *frames)
         frames_ = movie.frames[frames[0]:frames[1]]
@@ -229,53 +235,103 @@ def validate_linking(model: CalibanLinkModel, seq: LinkSequence, linking: Linkin
     return out
 
 
-def train_caliban_linking(data_dirs: list[str | Path], out: str | Path, steps: int = 2000, seed: int = 0, *,
-                          model_config: LinkModelConfig | None = None, linking: LinkingConfig | None = None,
-                          config: LinkTrainConfig | None = None, frames: tuple[int, int] | None = None,
-                          validate: bool = True, progress: bool = True, log_every: int = 10,
-                          resume: bool = True) -> Path:
+DIVISION_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+
+
+def choose_division_threshold(model: CalibanLinkModel, seqs: list[LinkSequence], linking: LinkingConfig,
+                              thresholds: tuple[float, ...] = DIVISION_THRESHOLDS) -> tuple[float, list[dict[str, Any]]]:
+    """The ``division_probability`` among ``thresholds`` with the best mean division F1 over the
+    held-out frames of the sequences that have divisions there (ties: the higher threshold, the
+    paper's side); also the scores of every threshold."""
+    from dataclasses import replace
+
+    sweep = []
+    for th in thresholds:
+        sc = [validate_linking(model, s, replace(linking, division_probability=th), classic=False) for s in seqs]
+        f1 = [v["caliban"]["DIV_F1"] for v in sc if v["caliban"]["DIV_F1"] is not None]
+        sweep.append({"division_probability": th, "mean_DIV_F1": float(np.mean(f1)) if f1 else None,
+                      "per_sequence": {v["sequence"]: v["caliban"] for v in sc}})
+    scored = [w for w in sweep if w["mean_DIV_F1"] is not None]
+    if not scored:
+        return linking.division_probability, sweep
+    best = max(scored, key=lambda w: (round(w["mean_DIV_F1"], 6), w["division_probability"]))
+    return float(best["division_probability"]), sweep
+
+
+def train_caliban_linking(data_dirs: list[str | Path], out: str | Path, steps: int = 2000, seed: int = 0,
+                          crop: int | None = None, batch: int | None = None, lr: float | None = None,
+                          device: str = "cpu", *, checkpoint_dir: str | Path | None = None, resume: bool = True,
+                          validate: bool = True, progress: bool = True, command: str | None = None,
+                          frames: tuple[int, int] | None = None, log_every: int = 10,
+                          thresholds: tuple[float, ...] = DIVISION_THRESHOLDS, **params: Any) -> Path:
     """Train the linking network on the GT of ``data_dirs`` (CTC dataset folders holding ``02`` and
-    ``02_GT``), validate on their held-out frames and write ``out/caliban_linking.pt`` (weights,
-    configs, class counts, loss history and validation scores; also ``out/validation.json``).
-    Checkpoints go to ``out/`` (resumable). Returns the model file's path."""
+    ``02_GT``) and write ``out`` (weights, :func:`.linking_model.save_model`) and ``out`` with suffix
+    ``.json`` (manifest: command, data, seed, steps, time, device, class counts, validation).
+    ``batch`` is frame pairs per step, ``crop`` is unused (the appearance crop is a linking setting);
+    ``params`` set :class:`LinkingConfig` or :class:`LinkTrainConfig` fields. With ``validate``, the
+    division threshold is chosen on the held-out frames (:func:`choose_division_threshold`) and
+    stored with the weights, and the scores at that threshold are recorded beside the classic
+    linker's. Checkpoints go to ``checkpoint_dir`` (default ``<out>.ckpt/``; resumable)."""
+    import platform
+    import sys
+    import time
+
+    from celltrace.io.atomic import atomic_file
     from celltrace.train.loop import fit
 
-    cfg, lcfg = config or LinkTrainConfig(), linking or LinkingConfig()
-    mcfg = model_config or LinkModelConfig(crop_size=lcfg.crop_size, history=lcfg.history)
+    link_names = {f.name for f in fields(LinkingConfig)}
+    train_names = {f.name for f in fields(LinkTrainConfig)}
+    unknown = sorted(set(params) - link_names - train_names)
+    if unknown:
+        raise TypeError(f"unknown caliban linking parameter(s) {unknown}; known: {sorted(link_names | train_names)}")
+    lcfg = LinkingConfig(**{k: v for k, v in params.items() if k in link_names})
+    train_over = {k: v for k, v in params.items() if k in train_names}
+    if batch is not None:
+        train_over["pairs_per_batch"] = batch
+    if lr is not None:
+        train_over["lr"] = lr
+    cfg = LinkTrainConfig(**train_over)
+    mcfg = LinkModelConfig(crop_size=lcfg.crop_size, history=lcfg.history)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     seqs = [load_sequence(d, cfg, lcfg, frames=frames, progress=progress) for d in data_dirs]
     sampler = PairSampler(seqs, cfg, lcfg.history, seed)
     torch.manual_seed(seed)
     model = CalibanLinkModel(mcfg)
     opt = torch.optim.RAdam(model.parameters(), lr=cfg.lr)
-    hist = fit(model, link_loss, sampler, opt, steps=steps, checkpoint_dir=out, seed=seed, resume=resume,
-               log_every=log_every, progress=progress, clip_norm=cfg.clip_norm)
-    model.eval()
-    scores = [validate_linking(model, s, lcfg) for s in seqs] if validate else []
-    extra = {"linking": lcfg.to_dict(), "train": asdict(cfg), "data": [str(d) for d in data_dirs], "steps": steps,
-             "seed": seed, "class_counts": sampler.counts.tolist(), "class_weights": sampler.weights.tolist(),
-             "loss": hist.loss, "seconds": hist.seconds, "validation": scores}
-    path = Path(save_model(model, str(out / MODEL_FILE), extra))
-    if scores:
-        (out / "validation.json").write_text(json.dumps(scores, indent=1, default=str))
-    return path
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    hist = fit(model, link_loss, sampler, opt, steps=steps, checkpoint_dir=ckpt, seed=seed, resume=resume,
+               log_every=log_every, progress=progress, clip_norm=cfg.clip_norm, device=device)
+    model.cpu().eval()
+    sweep: list[dict[str, Any]] = []
+    scores: list[dict[str, Any]] = []
+    if validate:
+        th, sweep = choose_division_threshold(model, seqs, lcfg, thresholds)
+        from dataclasses import replace
+
+        lcfg = replace(lcfg, division_probability=th)
+        scores = [validate_linking(model, s, lcfg) for s in seqs]
+    n = min(50, len(hist.loss))
+    manifest = {
+        "method": "caliban", "part": "linking", "command": command or " ".join(sys.argv),
+        "data": [str(Path(d)) for d in data_dirs],
+        "sequences": [{"name": s.name, "train_frames": [0, s.train_stop - 1],
+                       "validation_frames": [s.train_stop, len(s.features) - 1], "cell_radius": s.radius}
+                      for s in seqs],
+        "seed": seed, "steps": hist.steps, "train_seconds": hist.seconds,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "device": device, "torch": torch.__version__, "python": platform.python_version(),
+        "linking": lcfg.to_dict(), "train": asdict(cfg), "model": mcfg.to_dict(),
+        "class_counts": sampler.counts.tolist(), "class_weights": sampler.weights.tolist(),
+        "final_loss": hist.mean_last(n), "division_threshold_sweep": sweep, "validation": scores,
+    }
+    save_model(model, out, {"linking": lcfg.to_dict(), "manifest": {k: manifest[k] for k in
+                                                                      ("data", "seed", "steps", "time", "device")},
+                            "validation": scores})
+    with atomic_file(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    return out
 
 
-def _main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Train the Caliban linking network on CTC GT (sequence 02).")
-    ap.add_argument("data", nargs="+", help="CTC dataset folders (holding 02 and 02_GT)")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
-    a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    print(train_caliban_linking(a.data, a.out, a.steps, a.seed))
-
-
-if __name__ == "__main__":
-    _main()
+__all__ = ["LinkTrainConfig", "LinkSequence", "load_sequence", "PairSampler", "link_loss", "pair_accuracy",
+           "validate_linking", "choose_division_threshold", "train_caliban_linking", "MODEL_FILE"]

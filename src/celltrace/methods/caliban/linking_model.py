@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -222,16 +223,41 @@ class CalibanLinkModel(nn.Module):
         return self.pair_logits(g, self.embed(g), history, candidates)
 
 
-def save_model(model: CalibanLinkModel, path: str, extra: dict[str, Any] | None = None) -> str:
-    """Save weights + config (+ ``extra``, e.g. the feature settings and scores) with ``torch.save``."""
-    torch.save({"state_dict": model.state_dict(), "config": model.config.to_dict(), "extra": extra or {}}, path)
+WEIGHTS_FORMAT = "celltrace-caliban-linking"
+
+
+def save_model(model: CalibanLinkModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``{format, version, config, state_dict, extra}`` atomically with ``torch.save`` (``extra``:
+    plain data — the linking settings it was trained with, scores, the manifest)."""
+    from celltrace.io.atomic import atomic_file
+
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        torch.save({"format": WEIGHTS_FORMAT, "version": 1, "state_dict": model.state_dict(),
+                    "config": model.config.to_dict(), "extra": extra or {}}, tmp)
     return path
 
 
-def load_model(path: str, map_location: str = "cpu") -> tuple[CalibanLinkModel, dict[str, Any]]:
-    """``(model in eval mode, extra)`` from :func:`save_model`'s file."""
-    ck = torch.load(path, map_location=map_location, weights_only=False)
-    model = CalibanLinkModel(LinkModelConfig(**ck["config"]))
-    model.load_state_dict(ck["state_dict"])
+def load_model(path: str | Path, map_location: str = "cpu") -> tuple[CalibanLinkModel, dict[str, Any]]:
+    """``(model in eval mode, extra)`` from :func:`save_model`'s file; any problem is one
+    :class:`~celltrace.errors.CelltraceError` line naming the file."""
+    from celltrace.errors import CelltraceError
+
+    path = Path(path)
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # missing, corrupt, truncated, not a torch file
+        first = str(exc).splitlines()[0] if str(exc) else "unreadable"
+        raise CelltraceError(f"{path}: not a readable caliban linking weights file ({type(exc).__name__}: "
+                             f"{first})") from None
+    if not isinstance(ck, dict) or ck.get("format") != WEIGHTS_FORMAT:
+        raise CelltraceError(f"{path}: not a caliban linking weights file (format "
+                             f"{ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
+    try:
+        model = CalibanLinkModel(LinkModelConfig(**ck["config"]))
+        model.load_state_dict(ck["state_dict"])
+    except (TypeError, KeyError, RuntimeError) as exc:
+        raise CelltraceError(f"{path}: caliban linking weights do not fit the network ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0]})") from None
     model.eval()
     return model, ck.get("extra", {})

@@ -145,7 +145,7 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
 
 def train_caliban(data_dirs: Sequence[str | Path], out: str | Path, **options: Any) -> Path:
     """What ``celltrace train caliban`` calls: trains the segmentation model (the linking model is
-    trained by :mod:`celltrace.methods.caliban.link_train`)."""
+    trained by ``celltrace train caliban-linking``, :mod:`celltrace.methods.caliban.link_train`)."""
     return train_caliban_segmentation(data_dirs, out, **options)
 
 

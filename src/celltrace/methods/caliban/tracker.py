@@ -5,7 +5,6 @@ Euclidean cost (Jaqaman et al. 2008), divisions and gap closing."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_SEG_WEIGHTS = WEIGHTS_DIR / "caliban_segmentation.pt"
 DEFAULT_LINK_WEIGHTS = WEIGHTS_DIR / "caliban_linking.pt"
 TRAIN_HINT = "train one with `celltrace train caliban --data DATASET_DIR... --out MODEL.pt`"
+LINK_TRAIN_HINT = "train one with `celltrace train caliban-linking --data DATASET_DIR... --out MODEL.pt`"
 
 
 def find_weights(path: str | Path | None = None) -> Path:
@@ -40,7 +40,9 @@ class CalibanTracker(Tracker):
     """Segment every frame with the trained Caliban segmentation model, then link the objects.
 
     ``weights``: path of the segmentation weights (default: the package's weights folder);
-    ``device``: torch device; other parameters override :class:`CalibanSegConfig` fields.
+    ``link_weights``: path of the linking weights (default: the package's; without any, the shared
+    LAP linker); ``device``: torch device; other parameters override :class:`CalibanSegConfig` or
+    :class:`~.link_infer.LinkingConfig` fields (e.g. ``division_probability``).
     Weights are loaded on first use, so linking-only mode (``masks`` given) needs none.
     """
 
@@ -53,11 +55,17 @@ class CalibanTracker(Tracker):
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", link_weights: str | Path | None = None,
                  **params: Any):
+        from dataclasses import fields
+
+        from celltrace.methods.caliban.link_infer import LinkingConfig
+
+        link_names = {f.name for f in fields(LinkingConfig)} - {f.name for f in fields(CalibanSegConfig)}
         self.weights = weights
         self.link_weights = link_weights
         self.device = device
-        self.params = params
-        self.config = CalibanSegConfig.from_params(**params)
+        self.link_params = {k: v for k, v in params.items() if k in link_names}
+        self.params = {k: v for k, v in params.items() if k not in link_names}
+        self.config = CalibanSegConfig.from_params(**self.params)
         self._model = None
 
     @property
@@ -88,23 +96,19 @@ class CalibanTracker(Tracker):
 
     def _link(self, movie: Movie, segmentation: Frames, objects: list[pd.DataFrame], radius: float,
               progress: bool) -> tuple[np.ndarray, str]:
-        """Learned linking when :mod:`.link_infer` and linking weights (``link_weights``, else the
-        package's ``weights/caliban_linking.pt``) exist; else the shared LAP linker, Euclidean cost."""
+        """Caliban's learned linker when linking weights exist (``link_weights``, else the package's
+        ``weights/caliban_linking.pt``), with the linking settings stored in them (the division
+        threshold chosen on validation frames among them); else the shared LAP linker, Euclidean cost."""
         link_path = Path(self.link_weights) if self.link_weights is not None else DEFAULT_LINK_WEIGHTS
         if self.link_weights is not None and not link_path.is_file():
-            raise CelltraceError(f"no trained caliban linking model found at {link_path}; {TRAIN_HINT}")
-        try:
-            link_infer = importlib.import_module("celltrace.methods.caliban.link_infer")
-            linking_model = importlib.import_module("celltrace.methods.caliban.linking_model")
-        except ImportError:
-            link_infer = linking_model = None
-        if link_infer is not None and link_path.is_file() and hasattr(link_infer, "link_with_model"):
-            try:
-                model, _ = linking_model.load_model(str(link_path), map_location=self.device)
-            except Exception as exc:
-                raise CelltraceError(f"{link_path}: not a readable caliban linking weights file "
-                                     f"({type(exc).__name__})") from None
-            links, _ = link_infer.link_with_model(movie.frames, segmentation, model, progress=progress)
+            raise CelltraceError(f"no trained caliban linking model found at {link_path}; {LINK_TRAIN_HINT}")
+        if link_path.is_file():
+            from celltrace.methods.caliban.link_infer import LinkingConfig, link_with_model
+            from celltrace.methods.caliban.linking_model import load_model
+
+            model, extra = load_model(link_path, map_location=self.device)
+            config = LinkingConfig.from_params(**{**(extra.get("linking") or {}), **self.link_params})
+            links, _ = link_with_model(movie.frames, segmentation, model, config, progress=progress)
             return np.asarray(links), "caliban"
         from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, LAPLinker
 
