@@ -151,6 +151,22 @@ def test_transform_geometry():
     assert np.array_equal(z[::2, ::2], a)  # scale 2: every source pixel doubled
 
 
+def test_transform_points_follow_the_pixels():
+    from celltrace.train.augment import transform_points
+
+    rng = np.random.default_rng(5)
+    for i in range(24):
+        a = np.zeros((40, 50), dtype=np.uint8)
+        y, x = int(rng.integers(8, 32)), int(rng.integers(8, 42))
+        a[y, x] = 1
+        tr = draw_transform(a.shape, (24, 24), rng, centre=(y, x), scale_range=(1.0, 1.0) if i % 2 else (2.0, 2.0))
+        out = apply_transform(a, tr, order=0)
+        q = transform_points([[y, x]], tr)[0]
+        # scale 2 doubles the pixel: its output block starts at the mapped point or one step before (flips)
+        hits = np.argwhere(out > 0)
+        assert np.abs(hits - q).max(axis=1).min() <= (0 if tr.scale == 1.0 else 1), (tr, q, hits)
+
+
 def test_augment_bilinear_scaling_is_smooth():
     yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
     ramp = yy + xx

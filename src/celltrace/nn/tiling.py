@@ -25,10 +25,12 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
 
 def predict_tiled(fn: Callable[[np.ndarray], dict[str, np.ndarray]], image: np.ndarray, tile: int = 1024,
                   overlap: int = 64) -> dict[str, np.ndarray]:
-    """Apply ``fn`` (2D window → ``{name: (C, h, w) or (h, w) map}``) over windows of ``image`` and
-    stitch the maps (see the module docstring). A frame no larger than ``tile`` is one call."""
+    """Apply ``fn`` (window → ``{name: (C, h, w) or (h, w) map}``) over windows of ``image`` and
+    stitch the maps (see the module docstring). ``image`` is ``(H, W)`` or ``(..., H, W)`` (e.g. a
+    stack of frames tiled alike); windows are cut from its last two axes. A frame no larger than
+    ``tile`` is one call."""
     img = np.asarray(image)
-    H, W = img.shape
+    H, W = img.shape[-2:]
     if H <= tile and W <= tile:
         return fn(img)
     ys, xs = tile_starts(H, tile, overlap), tile_starts(W, tile, overlap)
@@ -36,7 +38,7 @@ def predict_tiled(fn: Callable[[np.ndarray], dict[str, np.ndarray]], image: np.n
     for i, y0 in enumerate(ys):
         for j, x0 in enumerate(xs):
             th, tw = min(tile, H), min(tile, W)
-            res = fn(img[y0:y0 + th, x0:x0 + tw])
+            res = fn(img[..., y0:y0 + th, x0:x0 + tw])
             # keep [a, b) of this window: the pixels nearer to it than to its neighbours
             ay = 0 if i == 0 else (ys[i - 1] + th + y0) // 2 - y0
             by = th if i == len(ys) - 1 else (y0 + th + ys[i + 1]) // 2 - y0

@@ -90,6 +90,25 @@ def apply_transform(array: np.ndarray, tr: Transform, order: int = 1) -> np.ndar
     return np.ascontiguousarray(out)
 
 
+def transform_points(points: np.ndarray, tr: Transform) -> np.ndarray:
+    """Where source positions ``(y, x)`` (an ``(n, 2)`` array, sub-pixel allowed) land in the output
+    of :func:`apply_transform` with ``tr``: ``((y − y0)·s, (x − x0)·s)``, then each 90° rotation
+    ``(y, x) → (w − 1 − x, y)`` (``w`` the current width) and the flips ``y → h − 1 − y``,
+    ``x → w − 1 − x``. Points outside the window come out outside ``[0, crop)``."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    y = (p[:, 0] - tr.y0) * tr.scale
+    x = (p[:, 1] - tr.x0) * tr.scale
+    h, w = tr.crop
+    for _ in range(tr.k % 4):
+        y, x = (w - 1) - x, y
+        h, w = w, h
+    if tr.flip_y:
+        y = (h - 1) - y
+    if tr.flip_x:
+        x = (w - 1) - x
+    return np.stack([y, x], axis=1)
+
+
 def augment(arrays: Mapping[str, np.ndarray], rng: np.random.Generator, crop: int | tuple[int, int], *,
             orders: Mapping[str, int] | None = None, scale_range: tuple[float, float] = (1.0, 1.0),
             rotate: bool = True, flip: bool = True, centre: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
@@ -113,4 +132,4 @@ def augment(arrays: Mapping[str, np.ndarray], rng: np.random.Generator, crop: in
     return out
 
 
-__all__ = ["Transform", "draw_transform", "apply_transform", "augment"]
+__all__ = ["Transform", "draw_transform", "apply_transform", "transform_points", "augment"]
