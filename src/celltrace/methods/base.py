@@ -22,6 +22,7 @@ _REGISTRY: dict[str, type["Tracker"]] = {}
 KNOWN_METHODS: dict[str, str] = {
     "classic": "celltrace.methods.classic",
     "caliban": "celltrace.methods.caliban",
+    "embedtrack": "celltrace.methods.embedtrack",
 }
 
 DEFAULT_METHOD = "classic"

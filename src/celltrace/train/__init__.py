@@ -13,6 +13,7 @@ from celltrace.train.loop import History, fit, load_checkpoint, save_checkpoint,
 TRAINERS: dict[str, str] = {
     "caliban": "celltrace.methods.caliban.seg_train:train_caliban",
     "caliban-linking": "celltrace.methods.caliban.link_train:train_caliban_linking",
+    "embedtrack": "celltrace.methods.embedtrack.train:train_embedtrack",
 }
 
 

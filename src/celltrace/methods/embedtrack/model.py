@@ -1,0 +1,84 @@
+"""EmbedTrack's network (a branched ERFNet, :class:`celltrace.nn.BranchedERFNet`) with its config,
+and its weights file.
+
+Saved weights are one ``torch.save`` dict: ``format``, ``version``, ``network`` (the config fields
+that define the shape), ``config`` (all hyper-parameters used, including the ``min_size`` learned
+from the training masks), ``state_dict``, ``extra``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from celltrace.errors import CelltraceError
+from celltrace.methods.embedtrack.config import EmbedTrackConfig
+from celltrace.nn.erfnet import BranchedERFNet
+
+WEIGHTS_FORMAT = "celltrace-embedtrack"
+
+
+class EmbedTrackModel(nn.Module):
+    """``forward(prev, curr)`` as :class:`BranchedERFNet`; ``config`` travels with the model."""
+
+    def __init__(self, config: EmbedTrackConfig | None = None):
+        super().__init__()
+        self.config = config or EmbedTrackConfig()
+        self.net = BranchedERFNet(**self.config.network_kwargs())
+
+    def forward(self, prev: torch.Tensor, curr: torch.Tensor) -> dict[str, Any]:
+        return self.net(prev, curr)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.encode(x)
+
+    def segment(self, features: torch.Tensor, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        return self.net.segment(features, size)
+
+    def track(self, features_prev: torch.Tensor, features_curr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return self.net.track(features_prev, features_curr, size)
+
+
+def save_model(model: EmbedTrackModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write the weights atomically (see the module docstring for the layout)."""
+    from celltrace.io.atomic import atomic_file
+
+    path = Path(path)
+    payload = {"format": WEIGHTS_FORMAT, "version": 1, "network": model.config.network(),
+               "config": model.config.as_dict(), "state_dict": model.state_dict(), "extra": extra or {}}
+    with atomic_file(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", **overrides: Any) -> EmbedTrackModel:
+    """Load weights written by :func:`save_model`; any problem is one :class:`CelltraceError` line
+    naming the file. ``overrides`` change non-network hyper-parameters (clustering, tiles, TTA...)."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # corrupt, truncated, not a torch file
+        msg = str(exc).splitlines()[0] if str(exc) else "unreadable"
+        raise CelltraceError(f"{path}: not a readable embedtrack weights file ({type(exc).__name__}: {msg})") from None
+    if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CelltraceError(f"{path}: not an embedtrack weights file (format {found!r})")
+    bad_net = set(overrides) & set(EmbedTrackConfig().network())
+    if bad_net:
+        raise CelltraceError(f"{path}: network parameters {sorted(bad_net)} come from the weights, not overrides")
+    params = dict(payload.get("config") or {})
+    params.update(payload.get("network") or {})
+    params.update(overrides)
+    try:
+        model = EmbedTrackModel(EmbedTrackConfig.from_params(**params))
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, KeyError, ValueError, RuntimeError) as exc:
+        raise CelltraceError(f"{path}: embedtrack weights do not fit the network ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0]})") from None
+    return model.to(device).eval()
+
+
+__all__ = ["EmbedTrackModel", "save_model", "load_model", "WEIGHTS_FORMAT"]
