@@ -65,20 +65,16 @@ class CalibanSegConfig(MethodConfig):
 
     # --- cell scale (ours: the paper trains and predicts at one magnification)
     target_radius: float = 14.0
-    """Frames are resampled so that cells have this radius (px) before the network sees them:
-    training crops by ``target_radius / r`` with ``r`` the ground truth's foreground radius of the
-    frame, inference by ``target_radius / r̂`` (``r̂`` estimated, below); the predicted maps are
-    resampled back, so post-processing runs at the frame's own resolution. 0: no resampling.
-    Radii are :func:`celltrace.segmentation.foreground_radius` (area-weighted median of the
-    inscribed-disk radius of the foreground components)."""
+    """Frames are resampled by ``target_radius / r̂`` before the network sees them, in training and
+    at inference alike, ``r̂`` the movie's cell radius from the classic threshold estimate
+    (:func:`celltrace.segmentation.estimate_cell_radius` on ``radius_frames`` frames, no labels
+    needed): cells of every magnification reach the network at about the same size, and whatever
+    bias the estimate has on a kind of image is the same in training and use. The predicted maps
+    are resampled back, so post-processing runs at the frame's own resolution. 0: no resampling."""
     cell_radius: float | None = None
-    """Cell radius (px) of the movie, if known; else estimated: the classic threshold estimate on
-    ``radius_frames`` frames, then refined up to ``radius_iterations`` times by the radius of the
-    model's own predicted foreground at the current scale, until it changes by < 10 %."""
+    """The movie's cell radius ``r̂`` (px), if known (as the threshold estimate would give it)."""
     radius_frames: int = 3
     """Frames (spread over the movie) used to estimate the cell radius."""
-    radius_iterations: int = 3
-    """Refinements of the radius estimate by the model's own foreground."""
 
     # --- post-processing (§3.4.4)
     peak_radius: float = 10.0
@@ -91,7 +87,10 @@ class CalibanSegConfig(MethodConfig):
     """Inner-distance peaks must exceed this (paper: 0.1; the inner distance is already normalised
     by the cell size, so the threshold needs no scaling)."""
     foreground_threshold: float = 0.01
-    """Watershed mask: pixels whose predicted outer distance exceeds this (paper: 0.01)."""
+    """Watershed mask: pixels whose predicted outer distance exceeds this (paper: 0.01)…"""
+    foreground_probability: float = 0.5
+    """… and whose foreground probability (the fg/bg head) exceeds this (ours: the regressed outer
+    distance is rarely exactly 0 on background; 0 = outer distance only, as the paper)."""
     min_size: int = 10
     """Objects smaller than this many pixels are dropped."""
     tile: int = 1024

@@ -1,11 +1,12 @@
 """Network output → label image (§3.4.4): peaks of the inner distance are the markers of a watershed
 on the inverse outer distance.
 
-0. the frame is resampled by ``s = target_radius / r`` so its cells have the radius the network was
-   trained at, and the maps come back to the frame's resolution (:mod:`celltrace.nn.scaling`);
-   ``r`` is given or found by :func:`estimate_radius`;
-1. cell radius ``r``: :func:`~celltrace.segmentation.foreground_radius` of ``F = {v > t_fg}``
-   (``v`` the outer distance, ``t_fg = 0.01``) — or given;
+0. the frame is resampled by ``s = target_radius / r̂`` (``r̂`` the movie's threshold estimate of
+   the cell radius, :func:`estimate_radius`, as in training) and the maps come back to the frame's
+   resolution (:mod:`celltrace.nn.scaling`);
+1. foreground ``F = {v > t_fg} ∩ {p_fg > 0.5}`` (``v`` the outer distance, ``t_fg = 0.01``, ``p_fg``
+   the fg/bg head); cell radius ``r = r̂``, or :func:`~celltrace.segmentation.foreground_radius`
+   of ``F`` when no radius is given;
 2. markers: local maxima of the inner distance ``u`` at least ``ρ = peak_radius · r / reference_radius``
    pixels apart (paper: 10 px) with ``u > 0.1`` and inside ``F``;
 3. watershed of ``−v`` from the markers, restricted to ``F``
@@ -49,11 +50,16 @@ def find_peaks(inner: np.ndarray, foreground: np.ndarray, min_distance: float, t
 
 
 def postprocess(inner: np.ndarray, outer: np.ndarray, config: CalibanSegConfig | None = None,
-                radius: float | None = None, dtype: np.dtype | type = np.uint32) -> np.ndarray:
-    """Label image from predicted inner and outer distances (steps 1–3 of the module docstring)."""
+                radius: float | None = None, dtype: np.dtype | type = np.uint32,
+                fg: np.ndarray | None = None) -> np.ndarray:
+    """Label image from predicted inner and outer distances (steps 1–3 of the module docstring);
+    ``fg``, the foreground probability, also bounds the watershed mask when given."""
     c = config or CalibanSegConfig()
     v = np.asarray(outer, dtype=np.float32)
-    fg = v > c.foreground_threshold
+    mask = v > c.foreground_threshold
+    if fg is not None and c.foreground_probability > 0:
+        mask &= np.asarray(fg) > c.foreground_probability
+    fg = mask
     r = float(radius) if radius is not None else radius_from_foreground(fg)
     rho = c.peak_radius * r / c.reference_radius if c.reference_radius > 0 else c.peak_radius
     pts = find_peaks(inner, fg, rho, c.peak_threshold)
@@ -99,35 +105,18 @@ def segment_frame(model: torch.nn.Module, image: np.ndarray, config: CalibanSegC
     radius of the movie; ``None``: :func:`estimate_radius` on this frame) then :func:`postprocess`."""
     c = config or getattr(model, "config", None) or CalibanSegConfig()
     if radius is None:
-        radius = estimate_radius(model, [image], c, device)
+        radius = estimate_radius([image], c)
     maps = predict_maps(model, image, c, device, scale=scale_for(radius, c))
-    return postprocess(maps["inner"], maps["outer"], c, radius=radius, dtype=dtype)
+    return postprocess(maps["inner"], maps["outer"], c, radius=radius, dtype=dtype, fg=maps["fg"])
 
 
-def estimate_radius(model: torch.nn.Module, images: list[np.ndarray], config: CalibanSegConfig | None = None,
-                    device: str | torch.device = "cpu") -> float:
-    """The cell radius ``r`` (px) of ``images``: ``config.cell_radius`` if set; else start from the
-    classic threshold estimate ``r₀`` and repeat ``r ← foreground_radius(v > t_fg)`` on the maps
-    predicted at scale ``target_radius / r`` (the model segments best at its trained scale), kept
-    within ``[r₀/2, 3 r₀]``, until ``r`` changes by less than 10 % or ``radius_iterations`` are done."""
+def estimate_radius(images: list[np.ndarray], config: CalibanSegConfig | None = None) -> float:
+    """The movie's cell radius ``r̂`` (px) that sets the network's input scale: ``config.cell_radius``
+    if set, else the classic threshold estimate on ``images`` (the same estimate training used)."""
     from celltrace.segmentation import estimate_cell_radius
 
-    c = config or getattr(model, "config", None) or CalibanSegConfig()
-    if c.cell_radius:
-        return float(c.cell_radius)
-    r0 = r = estimate_cell_radius(images)
-    if not c.target_radius:
-        return r
-    for _ in range(max(0, c.radius_iterations)):
-        fgs = [predict_maps(model, im, c, device, scale=scale_for(r, c))["outer"] > c.foreground_threshold
-               for im in images]
-        # bounded: the threshold estimate is within a factor 2 of the truth on every dataset we have
-        new = float(np.clip(foreground_radius(fgs, min_radius=0.25 * r, default=r), 0.5 * r0, 3.0 * r0))
-        converged = abs(np.log(new / r)) < np.log(1.1)
-        r = new
-        if converged:
-            break
-    return float(r)
+    c = config or CalibanSegConfig()
+    return float(c.cell_radius) if c.cell_radius else float(estimate_cell_radius(list(images)))
 
 
 __all__ = ["radius_from_foreground", "scale_for", "find_peaks", "postprocess", "predict_maps", "segment_frame",

@@ -47,7 +47,6 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from celltrace.methods.caliban.config import CalibanSegConfig
-from celltrace.segmentation import foreground_radius
 from celltrace.train.augment import augment
 from celltrace.train.data import CTCSequence, FrameRef, FrameSample
 
@@ -188,7 +187,6 @@ class SegTargets:
     ce_mask: np.ndarray     # uint8: class known (V)
     dist_mask: np.ndarray   # uint8: distances known (D)
     kind: str               # 'seg', 'markers' or 'weak'
-    radius: float | None = None  # foreground radius of the labels ('seg', 'markers'), None ('weak')
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in ("image", "fgbg", "inner", "outer", "ce_mask", "dist_mask")}
@@ -221,8 +219,7 @@ def make_targets(sample: FrameSample, config: CalibanSegConfig | None = None,
         else:
             ignore = np.zeros(labels.shape, dtype=bool)
         known = (~ignore).astype(np.uint8)
-        return SegTargets(img, fg, inner, outer, known, known.copy(), "seg" if sample.seg is not None else "markers",
-                          foreground_radius(fg > 0, min_radius=1.0, default=0.0) or None)
+        return SegTargets(img, fg, inner, outer, known, known.copy(), "seg" if sample.seg is not None else "markers")
     if c.weak_frames == "ignore":
         return None
     if c.weak_frames != "markers":
@@ -273,7 +270,7 @@ class SegBatches:
         self.seed = int(seed)
         self.p_centre = p_centre
         self.cache: OrderedDict[tuple[int, int], tuple[SegTargets | None, np.ndarray]] = OrderedDict()
-        self._seq_radius: dict[int, float | None] = {}
+        self._seq_radius: dict[int, float] = {}
         self.refs = [r for r in refs if self._usable(r)]
         if not self.refs:
             raise ValueError("no usable training frames (SEG frames, mask-like markers or weak frames)")
@@ -300,26 +297,23 @@ class SegBatches:
             self.cache.popitem(last=False)
         return tg, pts
 
-    def sequence_radius(self, seq: int) -> float | None:
-        """Median foreground radius of up to 5 SEG / mask-like frames of sequence ``seq`` (for
-        frames whose labels are unknown)."""
+    def sequence_radius(self, seq: int) -> float:
+        """The sequence's cell radius ``r̂`` as the tracker estimates a movie's (threshold estimate on
+        ``radius_frames`` raw frames spread over it: no labels)."""
         if seq not in self._seq_radius:
-            radii = []
-            for ref in [r for r in self.refs if r.seq == seq][:: max(1, len(self.refs) // 50)]:
-                tg, _ = self.targets(ref)
-                if tg is not None and tg.radius:
-                    radii.append(tg.radius)
-                if len(radii) >= 5:
-                    break
-            self._seq_radius[seq] = float(np.median(radii)) if radii else None
+            from celltrace.methods.caliban.seg_infer import estimate_radius
+
+            frames = self.sequences[seq].frames
+            idx = np.unique(np.linspace(0, len(frames) - 1, max(1, min(self.config.radius_frames, len(frames))))
+                            .round().astype(int))
+            self._seq_radius[seq] = estimate_radius([self.sequences[seq].image(frames[i]) for i in idx], self.config)
         return self._seq_radius[seq]
 
-    def scale_range(self, ref: FrameRef, tg: SegTargets) -> tuple[float, float]:
-        """``config.scale_range`` times ``target_radius / r`` (``r`` the frame's radius, else its
-        sequence's), so crops show cells at the radius the network is trained for."""
+    def scale_range(self, ref: FrameRef) -> tuple[float, float]:
+        """``config.scale_range`` times ``target_radius / r̂`` of the frame's sequence, the scale the
+        tracker will use on a movie like it."""
         c = self.config
-        r = tg.radius or self.sequence_radius(ref.seq)
-        k = c.target_radius / r if c.target_radius and r else 1.0
+        k = c.target_radius / self.sequence_radius(ref.seq) if c.target_radius else 1.0
         return c.scale_range[0] * k, c.scale_range[1] * k
 
     def __call__(self, step: int) -> dict[str, torch.Tensor]:
@@ -332,7 +326,7 @@ class SegBatches:
             if tg is None:
                 continue
             centre = tuple(pts[int(rng.integers(len(pts)))]) if len(pts) and rng.random() < self.p_centre else None
-            crops.append(augment(tg.arrays(), rng, c.crop, scale_range=self.scale_range(ref, tg), centre=centre,
+            crops.append(augment(tg.arrays(), rng, c.crop, scale_range=self.scale_range(ref), centre=centre,
                                  orders={"image": 1, "inner": 1, "outer": 1}))
         return collate(crops)
 

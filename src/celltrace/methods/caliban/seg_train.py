@@ -65,8 +65,9 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
         d = per.setdefault(seq.name, {"caliban": [], "classic": [], "frames": [], "radius": None})
         if d["radius"] is None:  # one radius per sequence, as the tracker does for a movie
             ts = [r.t for r in refs if r.seq == ref.seq]
-            ts = [ts[i] for i in np.unique(np.linspace(0, len(ts) - 1, min(3, len(ts))).round().astype(int))]
-            d["radius"] = estimate_radius(model, [seq.image(t) for t in ts], config, device)
+            ts = [ts[i] for i in np.unique(np.linspace(0, len(ts) - 1, min(config.radius_frames, len(ts)))
+                                          .round().astype(int))]
+            d["radius"] = estimate_radius([seq.image(t) for t in ts], config)
         d["caliban"] += list(seg_jaccards(gt, segment_frame(model, image, config, device, radius=d["radius"])))
         d["frames"].append(ref.t)
         if classic_tracker is not None:

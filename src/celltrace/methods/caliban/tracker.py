@@ -80,13 +80,15 @@ class CalibanTracker(Tracker):
 
     def estimate_radius(self, movie: Movie) -> float:
         """Cell radius of ``movie`` (px): ``cell_radius`` if given, else estimated on
-        ``radius_frames`` frames spread over the movie (:func:`.seg_infer.estimate_radius`)."""
+        ``radius_frames`` frames spread over the movie (:func:`.seg_infer.estimate_radius`), the
+        estimate that set the scale of the training crops."""
         from celltrace.methods.caliban.seg_infer import estimate_radius
 
+        self.model  # noqa: B018 -- fail before any work when there are no weights (and load the config)
         c = self.config
         T = len(movie)
         ts = np.unique(np.linspace(0, T - 1, max(1, min(c.radius_frames, T))).round().astype(int))
-        return estimate_radius(self.model, [movie[int(t)] for t in ts], c, self.device)
+        return estimate_radius([movie[int(t)] for t in ts], c)
 
     def segment(self, image: np.ndarray, radius: float | None = None, dtype: Any = np.uint32) -> np.ndarray:
         """Label image of one raw frame whose cells have ``radius`` (default: estimated on the frame)."""

@@ -1,11 +1,12 @@
-"""Speed and memory of the classic tracker, and of the LAP linker alone.
+"""Speed and memory of the trackers on a real movie, and of the LAP linker alone.
 
-    python benchmarks/bench_classic.py [--frames N] [--skip-movie]
+    python benchmarks/bench_tracking.py [--methods classic caliban] [--frames N] [--skip-movie]
+                                        [--threads N] [--device cpu|cuda]
 
 Prints one table: seconds per frame (segmentation incl. reading and measuring, linking incl.
-divisions and gap closing, building the tracks, total) and peak resident memory of the process,
-for ``classic`` on Fluo-N2DH-GOWT1/02 (1024², 92 frames) and for linking alone on random-walk
-point sets of 1,000 and 10,000 cells per frame.
+divisions and gap closing, building the tracks, total) and peak resident memory, for each method
+on Fluo-N2DH-GOWT1/02 (1024², 92 frames; each method in its own process, so peaks don't add up),
+and for linking alone on random-walk point sets of 1,000 and 10,000 cells per frame.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def bench_linking(n_cells: int, n_frames: int) -> dict[str, float]:
             "objects": sum(len(t) for t in tables), "links": len(links), "peak_mb": peak_rss_mb()}
 
 
-def bench_movie(dataset: str, n_frames: int | None) -> dict[str, float]:
+def bench_movie(dataset: str, n_frames: int | None, method: str = "classic", device: str = "cpu") -> dict[str, float]:
     import celltrace
     from celltrace.movie import Movie
 
@@ -73,16 +74,35 @@ def bench_movie(dataset: str, n_frames: int | None) -> dict[str, float]:
     if n_frames:
         movie = Movie(frames=movie.frames[:n_frames], name=movie.name)
     T = len(movie)
+    kw = {"device": device} if method != "classic" else {}
     t0 = time.perf_counter()
-    result = celltrace.load_tracker("classic").track(movie, progress=False)
+    result = celltrace.load_tracker(method, **kw).track(movie, progress=False)
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
     for t in range(T):  # the masks are relabelled lazily or eagerly; touch them all
         np.asarray(result.masks[t])
     total = time.perf_counter() - t0
     tm = result.meta["timing"]
-    return {"case": f"classic on {dataset}/02 {movie.shape[1]}x{movie.shape[2]}", "frames": T,
-            "seg_s": (tm["segmentation_s"] + tm["features_s"]) / T, "link_s": tm["linking_s"] / T,
-            "tracks_s": tm["tracks_s"] / T, "total_s": total / T, "objects": result.meta["n_objects"],
-            "links": result.meta["n_links"], "peak_mb": peak_rss_mb()}
+    seg = tm["segmentation_s"] + tm.get("features_s", 0.0)
+    tracks = tm.get("tracks_s", tm["total_s"] - seg - tm["linking_s"])
+    return {"case": f"{method} ({device}) on {dataset}/02 {movie.shape[1]}x{movie.shape[2]}", "frames": T,
+            "seg_s": seg / T, "link_s": tm["linking_s"] / T, "tracks_s": tracks / T, "total_s": total / T,
+            "objects": result.meta.get("n_objects", int(len(result.lineage))), "links": result.meta.get("n_links", -1),
+            "peak_mb": peak_rss_mb()}
+
+
+def bench_movie_subprocess(method: str, n_frames: int | None, threads: int, device: str) -> dict:
+    """:func:`bench_movie` in a fresh process (its own peak memory)."""
+    import json
+    import subprocess
+
+    code = ("import json, sys, torch; sys.path.insert(0, %r); torch.set_num_threads(%d); import bench_tracking as b; "
+            "print('ROW' + json.dumps(b.bench_movie('Fluo-N2DH-GOWT1', %r, %r, %r)))"
+            % (str(Path(__file__).parent), threads, n_frames, method, device))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(next(line[3:] for line in out.splitlines() if line.startswith("ROW")))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,18 +110,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=None, help="only the first N frames of the movie")
     ap.add_argument("--skip-movie", action="store_true")
     ap.add_argument("--link-frames", type=int, default=10)
+    ap.add_argument("--methods", nargs="+", default=["classic", "caliban"])
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     rows = []
     if not args.skip_movie:
-        rows.append(bench_movie("Fluo-N2DH-GOWT1", args.frames))
+        rows += [bench_movie_subprocess(m, args.frames, args.threads, args.device) for m in args.methods]
     for n in (1_000, 10_000):
         rows.append(bench_linking(n, args.link_frames))
     df = pd.DataFrame(rows)
     print(f"python {sys.version.split()[0]}, cpus visible: {len(__import__('os').sched_getaffinity(0))}")
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(df.to_string(index=False))
-    print("seg_s includes reading and measuring; link_s includes divisions and gap closing; "
-          "peak_mb is the process's peak RSS so far (cumulative down the table).")
+    print("seg_s includes reading and measuring; link_s includes divisions and gap closing; peak_mb is the "
+          "peak RSS of each movie's own process, and of this process so far for the linking rows.")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,92 @@
+"""Caliban vs classic on the frames of each 02 sequence held out from Caliban's training.
+
+    python benchmarks/caliban_validation.py [--weights SEG.pt] [--link-weights LINK.pt] [--out DIR]
+
+Held-out frames = the tail split the trainers use (:func:`celltrace.train.split_frames`, last 20 %).
+For each dataset it runs, on those frames only (GT windowed with tracks clipped, parents outside
+dropped): ``classic`` and ``caliban`` end to end, and both linkers on the GT masks (linking-only
+mode). Scores: TRA, DET, SEG (on the SEG frames in the window), LNK, BC(2), division F1 and MBC
+(±1 frame), and seconds per frame. Writes ``results.json`` and ``results.md`` to ``--out``
+(default ``benchmarks/results/caliban-validation``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from celltrace import Movie, evaluate, open_movie
+from celltrace.io.ctc import read_ctc
+from celltrace.io.tiff import read_frame
+from celltrace.methods.base import load_tracker
+from celltrace.methods.caliban.link_targets import window_tracking
+from celltrace.train.data import open_sequence, split_frames
+
+ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ctc"
+DATASETS = ["Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC"]
+KEYS = ["TRA", "DET", "SEG", "LNK", "BC(2)", "DIV_F1", "MBC"]
+
+
+def run(dataset: str, weights: dict, root: Path = ROOT) -> list[dict]:
+    seq = open_sequence(root / dataset / "02")
+    _, val = split_frames(seq.frames)
+    a, b = val[0], val[-1] + 1
+    gt = window_tracking(read_ctc(root / dataset / "02_GT"), a, b).validate()
+    seg = {t - a: read_frame(seq.seg_files[t]) for t in range(a, b) if t in seq.seg_files}
+    mv = open_movie(root / dataset / "02")
+    movie = Movie(frames=np.stack([mv[t] for t in range(a, b)]))
+    rows = []
+    for method, kw, masks in [("classic", {}, None), ("caliban", weights, None),
+                              ("classic", {}, gt.masks), ("caliban", weights, gt.masks)]:
+        t0 = time.perf_counter()
+        tr = load_tracker(method, **kw).track(movie, masks=None if masks is None else np.asarray(masks),
+                                              progress=False).validate()
+        dt = (time.perf_counter() - t0) / (b - a)
+        s = evaluate(tr, gt, metrics=["ctc", "bio", "divisions"], seg=seg)
+        rows.append({"dataset": dataset, "frames": [a, b - 1], "method": method,
+                     "mode": "segment + link" if masks is None else "link GT masks",
+                     **{k: s.get(k) for k in KEYS}, "s_per_frame": dt, "linker": tr.meta.get("linker"),
+                     "n_gt_divisions": len(gt.divisions())})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = ["| dataset | held-out frames | mode | method | " + " | ".join(KEYS) + " | s/frame |",
+             "|---|---|---|---|" + "---|" * len(KEYS) + "---|"]
+    for r in rows:
+        lines.append(f"| {r['dataset']} | {r['frames'][0]}–{r['frames'][1]} ({r['n_gt_divisions']} div.) | "
+                     f"{r['mode']} | {r['method']} | " + " | ".join(fmt(r[k]) for k in KEYS) +
+                     f" | {r['s_per_frame']:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", help="segmentation weights (default: the package's)")
+    ap.add_argument("--link-weights", help="linking weights (default: the package's)")
+    ap.add_argument("--datasets", nargs="+", default=DATASETS)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "caliban-validation"))
+    a = ap.parse_args()
+    weights = {k: v for k, v in (("weights", a.weights), ("link_weights", a.link_weights)) if v}
+    rows = [r for d in a.datasets for r in run(d, weights)]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = (f"commit {commit}, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} torch threads, weights {weights or 'package'}")
+    (out / "results.json").write_text(json.dumps({"header": head, "rows": rows}, indent=1))
+    (out / "results.md").write_text(f"{head}\n\n{markdown(rows)}\n")
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
