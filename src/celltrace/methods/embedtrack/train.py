@@ -10,7 +10,8 @@ sizes (paper §3.3) and stored with the weights.
 Validation on held-out pairs (at most ``val_frames`` per sequence, no TTA): CTC SEG of the
 clustered masks on SEG frames (mean Jaccard of matched annotated objects, ``|g ∩ p| > |g|/2``), and
 the link recall / precision of the tracking step on the ground-truth instances (a link is right when
-the cell at ``t`` continues the same track or is a daughter of the mask at ``t−1``).
+the cell at ``t`` continues the same track or is a daughter of the mask at ``t−1``), beside the same
+numbers for zero tracking offsets (link by overlap: the baseline the tracking decoder must beat).
 """
 
 from __future__ import annotations
@@ -65,13 +66,13 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
     from celltrace.methods.embedtrack.tracking_step import link_frames
 
     out: dict[str, Any] = {"per_sequence": {}, "tta": False}
-    pooled = {"jac": [], "hit": 0, "gt": 0, "pred": 0, "right": 0}
+    pooled = {"jac": [], "hit": 0, "gt": 0, "pred": 0, "hit0": 0, "pred0": 0}
     for i, seq in enumerate(sequences):
         ts = sorted(r.t for r in refs if r.seq == i)
         pairs = [t for t in ts if t - 1 in seq.frames][: config.val_frames]
         parents = parents_of(seq)
         jac: list[float] = []
-        hit = n_gt = n_pred = right = 0
+        hit = n_gt = n_pred = hit0 = n_pred0 = 0
         for t in tqdm(pairs, desc=f"validating {seq.name}", unit="pair", disable=not progress):
             maps = predict_maps(model, seq.image(t - 1), seq.image(t), config, device, tta=False)
             seg = seq.seg(t)
@@ -80,6 +81,7 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
             a = frame_labels(seq.sample(t - 1), config).labels
             b = frame_labels(seq.sample(t), config).labels
             pred = {(p, c) for _, p, _, c in link_frames(a, b, maps["track"], config.position_scale, t)}
+            pred0 = {(p, c) for _, p, _, c in link_frames(a, b, np.zeros_like(maps["track"]), config.position_scale, t)}
             prev_ids = set(np.unique(a).tolist())
             gt = set()
             for c in np.unique(b[(b > 0) & (b < UNTRACKED)]).tolist():
@@ -87,19 +89,24 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
                 if src in prev_ids and src > 0:
                     gt.add((src, c))
             hit += len(gt & pred)
+            hit0 += len(gt & pred0)
             n_gt += len(gt)
             n_pred += len(pred)
-            right += len(pred & gt)
-        out["per_sequence"][seq.name] = {
-            "pairs": pairs, "n_objects": len(jac), "SEG": float(np.mean(jac)) if jac else None,
-            "link_recall": hit / n_gt if n_gt else None, "link_precision": right / n_pred if n_pred else None}
+            n_pred0 += len(pred0)
+        out["per_sequence"][seq.name] = {"pairs": pairs, "n_objects": len(jac), "SEG": float(np.mean(jac)) if jac else None,
+                                         **_link_scores(hit, hit0, n_gt, n_pred, n_pred0)}
         pooled["jac"] += jac
-        for k, v in (("hit", hit), ("gt", n_gt), ("pred", n_pred), ("right", right)):
+        for k, v in (("hit", hit), ("gt", n_gt), ("pred", n_pred), ("hit0", hit0), ("pred0", n_pred0)):
             pooled[k] += v
     out["SEG"] = float(np.mean(pooled["jac"])) if pooled["jac"] else None
-    out["link_recall"] = pooled["hit"] / pooled["gt"] if pooled["gt"] else None
-    out["link_precision"] = pooled["right"] / pooled["pred"] if pooled["pred"] else None
+    out.update(_link_scores(pooled["hit"], pooled["hit0"], pooled["gt"], pooled["pred"], pooled["pred0"]))
     return out
+
+
+def _link_scores(hit: int, hit0: int, n_gt: int, n_pred: int, n_pred0: int) -> dict[str, float | None]:
+    ratio = lambda a, b: a / b if b else None  # noqa: E731
+    return {"link_recall": ratio(hit, n_gt), "link_precision": ratio(hit, n_pred),
+            "link_recall_zero_offsets": ratio(hit0, n_gt), "link_precision_zero_offsets": ratio(hit0, n_pred0)}
 
 
 def train_embedtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: int = 2000, seed: int = 0,
