@@ -235,7 +235,7 @@ def validate_linking(model: CalibanLinkModel, seq: LinkSequence, linking: Linkin
     return out
 
 
-DIVISION_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
+DIVISION_THRESHOLDS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 
 
 def choose_division_threshold(model: CalibanLinkModel, seqs: list[LinkSequence], linking: LinkingConfig,
