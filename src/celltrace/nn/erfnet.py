@@ -18,6 +18,12 @@ a decoder for segmentation offsets ``O^S`` (tanh, 2 channels) + clustering bandw
 2 channels) and a decoder for the seediness ``D`` (sigmoid, 1 channel); a tracking decoder on the
 concatenated encodings ``[E(t), E(t−1)]`` for tracking offsets ``O^T`` (tanh, 2 channels) from pixels
 at ``t`` to their cell centre at ``t−1``. Vector channels are ordered ``(y, x)``.
+
+Output initialisation (as Neven et al. 2019 start their offset/bandwidth head): the offset and
+tracking heads start at exactly 0 (every pixel its own centre, no motion) and the bandwidth head at
+``sigmoid(1)`` everywhere (a narrow Gaussian, ~5 px at EmbedTrack's defaults). From a random start
+the Gaussian scores of far-shifted pixels have vanishing gradients, and training on CPU budgets
+stalls with every pixel shifted by one constant vector.
 Inputs of any size work: they are padded (reflect) to a multiple of 8 and the outputs cropped back.
 """
 
@@ -143,6 +149,11 @@ class BranchedERFNet(nn.Module):
         self.offset_sigma = ERFDecoder(w, 4, dec, decoder_blocks)
         self.seediness = ERFDecoder(w, 1, dec, decoder_blocks)
         self.tracking = ERFDecoder(2 * w, 2, dec, decoder_blocks)
+        with torch.no_grad():
+            for head, sl, bias in ((self.offset_sigma.head, slice(0, 2), 0.0), (self.offset_sigma.head, slice(2, 4), 1.0),
+                                   (self.tracking.head, slice(0, 2), 0.0)):
+                head.weight[:, sl].zero_()  # ConvTranspose2d weight: (in, out, kh, kw)
+                head.bias[sl].fill_(bias)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder features (stride 8) of an image batch padded to a multiple of 8."""
