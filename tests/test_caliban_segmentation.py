@@ -13,8 +13,8 @@ from celltrace.errors import CelltraceError
 from celltrace.methods.caliban import CalibanSegConfig, CalibanTracker
 from celltrace.methods.caliban.seg_infer import postprocess, predict_maps
 from celltrace.methods.caliban.seg_targets import (SegBatches, cell_centres, inner_distance, make_targets,
-                                                   marker_neighbourhood, outer_distance, preprocess, seg_loss,
-                                                   unannotated_markers)
+                                                   outer_distance, preprocess, seg_loss)
+from celltrace.train.annotations import marker_neighbourhood, unannotated_markers
 from celltrace.methods.caliban.segmentation_model import CalibanSegModel, load_model, save_model
 from celltrace.train import fit, frame_refs
 from celltrace.train.data import open_sequence

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from celltrace.methods.caliban.config import CalibanSegConfig
+from celltrace.train.annotations import marker_neighbourhood, unannotated_markers
 from celltrace.train.augment import augment
 from celltrace.train.data import CTCSequence, FrameRef, FrameSample
 
@@ -135,44 +136,6 @@ def outer_distance(labels: np.ndarray, normalize: str | bool = "frame") -> np.nd
         view[m] = d[m]
     if mode == "frame" and areas:
         out /= np.float32(max(np.sqrt(np.median(areas) / np.pi), 1.0))
-    return out
-
-
-# ---------------------------------------------------------------------- ignore rules
-def unannotated_markers(seg: np.ndarray, markers: np.ndarray, covered_fraction: float = 0.5) -> np.ndarray:
-    """Labels of the TRA markers with less than ``covered_fraction`` of their pixels on SEG labels
-    (cells the SEG frame does not annotate)."""
-    mk = np.asarray(markers)
-    present = np.unique(mk)
-    present = present[present > 0]
-    if present.size == 0:
-        return present
-    idx = np.searchsorted(present, mk.ravel())
-    idx = np.where(mk.ravel() > 0, idx + 1, 0)
-    total = np.bincount(idx, minlength=present.size + 1)[1:]
-    on = np.bincount(idx, weights=(np.asarray(seg).ravel() > 0), minlength=present.size + 1)[1:]
-    return present[on < covered_fraction * total]
-
-
-def marker_neighbourhood(markers: np.ndarray, which: np.ndarray | None = None, factor: float = 1.0,
-                         margin: float = 3.0) -> np.ndarray:
-    """Boolean map of the pixels within ``factor · r_m + margin`` of marker ``m`` (``r_m =
-    sqrt(|m|/π)``), for every marker (or those in ``which``)."""
-    mk = np.asarray(markers)
-    out = np.zeros(mk.shape, dtype=bool)
-    ids, boxes = _objects(mk)
-    if which is not None:
-        ids = np.intersect1d(ids, which)
-    H, W = mk.shape
-    for k in ids:
-        sl = boxes[int(k) - 1]
-        m = mk[sl] == k
-        reach = factor * np.sqrt(m.sum() / np.pi) + margin
-        pad = int(np.ceil(reach)) + 1
-        y0, y1 = max(sl[0].start - pad, 0), min(sl[0].stop + pad, H)
-        x0, x1 = max(sl[1].start - pad, 0), min(sl[1].stop + pad, W)
-        d = ndi.distance_transform_edt(mk[y0:y1, x0:x1] != k)
-        out[y0:y1, x0:x1] |= d <= reach
     return out
 
 
@@ -341,5 +304,4 @@ def collate(crops: Sequence[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
     return out
 
 
-__all__ = ["preprocess", "cell_centres", "inner_distance", "outer_distance", "unannotated_markers",
-           "marker_neighbourhood", "SegTargets", "label_targets", "make_targets", "seg_loss", "SegBatches", "collate"]
+__all__ = ["preprocess", "cell_centres", "inner_distance", "outer_distance", "SegTargets", "label_targets", "make_targets", "seg_loss", "SegBatches", "collate"]

@@ -104,7 +104,7 @@ def _majority_marker(seg: np.ndarray, markers: np.ndarray) -> dict[int, int]:
 
 def frame_labels(sample: FrameSample, config: EmbedTrackConfig | None = None) -> FrameLabels:
     """Instances, ignore mask and centres of one frame by rules 1–3 of the module docstring."""
-    from celltrace.methods.caliban.seg_targets import marker_neighbourhood, unannotated_markers
+    from celltrace.train.annotations import marker_neighbourhood, unannotated_markers
 
     c = config or EmbedTrackConfig()
     markers = np.asarray(sample.markers).astype(np.int64)
