@@ -17,7 +17,7 @@ import numpy as np
 
 from celltrace.metrics.matching import overlap_table
 from celltrace.methods.caliban.seg_infer import estimate_radius, postprocess, predict_maps, scale_for
-from celltrace.methods.caliban.seg_train import seg_jaccards
+from celltrace.metrics.ctc import seg_jaccards
 from celltrace.methods.caliban.segmentation_model import load_model
 from celltrace.methods.caliban.tracker import DEFAULT_SEG_WEIGHTS
 from celltrace.train.data import open_sequence, split_frames

@@ -262,7 +262,7 @@ def test_training_entry_point_writes_weights_and_manifest(tmp_path):
     import json
 
     from celltrace.train import trainer
-    from celltrace.methods.caliban.seg_train import seg_jaccards
+    from celltrace.metrics.ctc import seg_jaccards
 
     out = trainer("caliban")([ctc_sequence("Fluo-N2DH-SIM+")], tmp_path / "m.pt", steps=3, seed=0, crop=64, batch=1,
                              validate=False, progress=False, **TINY)

@@ -78,11 +78,17 @@ def seg_counts(ev: Evaluation) -> dict[str, float]:
     """Σ Jaccard over matched SEG objects (``SEG_iou_sum``) and the number of SEG objects (``SEG_objects``)."""
     total, n = 0.0, 0
     for f in ev.seg.values():
-        gi, pj = f.ctc_pairs()
-        if gi.size:
-            total += float(f.iou()[gi, pj].sum())
+        total += float(f.seg_jaccards().sum())
         n += f.gt_labels.size
     return {"SEG_iou_sum": total, "SEG_objects": n}
+
+
+def seg_jaccards(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The SEG terms ``J`` of the objects of one GT label image against a predicted one (label
+    order; 0 for an unmatched object): their mean is the frame's CTC SEG."""
+    from celltrace.metrics.matching import overlap_table
+
+    return overlap_table(np.asarray(gt), np.asarray(pred)).seg_jaccards()
 
 
 def ctc_technical(ev: Evaluation) -> dict[str, float | int | None]:

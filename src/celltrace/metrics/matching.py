@@ -59,6 +59,15 @@ class FrameOverlap:
         gi, pj = np.nonzero(2 * core > self.gt_area[:, None])
         return gi.astype(np.int64), pj.astype(np.int64)
 
+    def seg_jaccards(self) -> np.ndarray:
+        """The CTC SEG term of every GT object, in label order: ``J = |R ∩ S| / |R ∪ S|`` with the
+        ``S`` matching it under :meth:`ctc_pairs`, else 0."""
+        out = np.zeros(self.gt_labels.size)
+        gi, pj = self.ctc_pairs()
+        if gi.size:
+            out[gi] = self.iou()[gi, pj]
+        return out
+
     def point_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Point matching (CAP): S ↔ R iff S lies mostly inside R (``|R ∩ S| > 0.5·|S|``, a point
         marker inside R); of several S inside one R the largest overlap (then the lowest label) wins."""

@@ -227,37 +227,21 @@ WEIGHTS_FORMAT = "celltrace-caliban-linking"
 
 
 def save_model(model: CalibanLinkModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``{format, version, config, state_dict, extra}`` atomically with ``torch.save`` (``extra``:
-    plain data — the linking settings it was trained with, scores, the manifest)."""
-    from celltrace.io.atomic import atomic_file
+    """Write the weights atomically (:mod:`celltrace.nn.weights_file` layout; ``extra``: the linking
+    settings it was trained with, scores, the manifest)."""
+    from celltrace.nn.weights_file import save_weights
 
-    path = Path(path)
-    with atomic_file(path) as tmp:
-        torch.save({"format": WEIGHTS_FORMAT, "version": 1, "state_dict": model.state_dict(),
-                    "config": model.config.to_dict(), "extra": extra or {}}, tmp)
-    return path
+    cfg = model.config.to_dict()
+    return save_weights(path, WEIGHTS_FORMAT, model, cfg, cfg, extra)
 
 
 def load_model(path: str | Path, map_location: str = "cpu") -> tuple[CalibanLinkModel, dict[str, Any]]:
     """``(model in eval mode, extra)`` from :func:`save_model`'s file; any problem is one
     :class:`~celltrace.errors.CelltraceError` line naming the file."""
-    from celltrace.errors import CelltraceError
+    from celltrace.nn.weights_file import build_from_weights, read_weights
 
-    path = Path(path)
-    try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # missing, corrupt, truncated, not a torch file
-        first = str(exc).splitlines()[0] if str(exc) else "unreadable"
-        raise CelltraceError(f"{path}: not a readable caliban linking weights file ({type(exc).__name__}: "
-                             f"{first})") from None
-    if not isinstance(ck, dict) or ck.get("format") != WEIGHTS_FORMAT:
-        raise CelltraceError(f"{path}: not a caliban linking weights file (format "
-                             f"{ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
-    try:
-        model = CalibanLinkModel(LinkModelConfig(**ck["config"]))
-        model.load_state_dict(ck["state_dict"])
-    except (TypeError, KeyError, RuntimeError) as exc:
-        raise CelltraceError(f"{path}: caliban linking weights do not fit the network ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0]})") from None
+    what = "caliban linking"
+    payload = read_weights(path, WEIGHTS_FORMAT, what, map_location)
+    model = build_from_weights(path, payload, what, lambda params: CalibanLinkModel(LinkModelConfig(**params)))
     model.eval()
-    return model, ck.get("extra", {})
+    return model, payload.get("extra", {})

@@ -26,18 +26,7 @@ import numpy as np
 import torch
 
 from celltrace.io.atomic import atomic_file
-
-
-def seg_jaccards(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """``J`` of each ground-truth object, in label order: its Jaccard index with the predicted
-    region it matches under the CTC rule ``|R ∩ S| > 0.5·|R|``, else 0 (the terms of CTC SEG)."""
-    from celltrace.metrics.matching import overlap_table
-
-    f = overlap_table(np.asarray(gt), np.asarray(pred))
-    out = np.zeros(f.gt_labels.size)
-    gi, pj = f.ctc_pairs()
-    out[gi] = f.iou()[gi, pj]
-    return out
+from celltrace.metrics.ctc import seg_jaccards
 
 
 def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Sequence[Any], config: Any,
@@ -150,4 +139,4 @@ def train_caliban(data_dirs: Sequence[str | Path], out: str | Path, **options: A
     return train_caliban_segmentation(data_dirs, out, **options)
 
 
-__all__ = ["train_caliban_segmentation", "train_caliban", "validation_scores", "seg_jaccards"]
+__all__ = ["train_caliban_segmentation", "train_caliban", "validation_scores"]

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from celltrace.errors import CelltraceError
 from celltrace.methods.caliban.config import CalibanSegConfig
 from celltrace.nn.fpn import FPNNet
+from celltrace.nn.weights_file import build_from_weights, read_weights, save_weights
 
 WEIGHTS_FORMAT = "celltrace-caliban-segmentation"
 HEADS = {"fgbg": 2, "inner": 1, "outer": 1}
@@ -37,39 +37,17 @@ class CalibanSegModel(nn.Module):
 
 
 def save_model(model: CalibanSegModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write the weights atomically (see the module docstring for the layout)."""
-    from celltrace.io.atomic import atomic_file
-
-    path = Path(path)
-    payload = {"format": WEIGHTS_FORMAT, "version": 1, "network": model.config.network(),
-               "config": model.config.as_dict(), "state_dict": model.state_dict(), "extra": extra or {}}
-    with atomic_file(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    """Write the weights atomically (:mod:`celltrace.nn.weights_file` layout)."""
+    return save_weights(path, WEIGHTS_FORMAT, model, model.config.network(), model.config.as_dict(), extra)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", **overrides: Any) -> CalibanSegModel:
     """Load weights written by :func:`save_model`; any problem is one :class:`CelltraceError` line
     naming the file. ``overrides`` change non-network hyper-parameters (post-processing...)."""
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # corrupt, truncated, not a torch file
-        raise CelltraceError(f"{path}: not a readable caliban weights file ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'})") from None
-    if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
-        raise CelltraceError(f"{path}: not a caliban segmentation weights file (format "
-                             f"{payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})")
-    params = dict(payload.get("config") or {})
-    params.update(payload.get("network") or {})
-    params.update(overrides)
-    try:
-        config = CalibanSegConfig.from_params(**params)
-        model = CalibanSegModel(config)
-        model.load_state_dict(payload["state_dict"])
-    except (TypeError, KeyError, RuntimeError) as exc:
-        raise CelltraceError(f"{path}: caliban weights do not fit the network ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0]})") from None
+    what = "caliban segmentation"
+    payload = read_weights(path, WEIGHTS_FORMAT, what, device)
+    model = build_from_weights(path, payload, what,
+                               lambda params: CalibanSegModel(CalibanSegConfig.from_params(**{**params, **overrides})))
     return model.to(device).eval()
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from celltrace.errors import CelltraceError
 from celltrace.methods.embedtrack.config import EmbedTrackConfig
+from celltrace.nn.weights_file import build_from_weights, read_weights, save_weights
 from celltrace.nn.erfnet import BranchedERFNet
 
 WEIGHTS_FORMAT = "celltrace-embedtrack"
@@ -43,41 +44,20 @@ class EmbedTrackModel(nn.Module):
 
 
 def save_model(model: EmbedTrackModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write the weights atomically (see the module docstring for the layout)."""
-    from celltrace.io.atomic import atomic_file
-
-    path = Path(path)
-    payload = {"format": WEIGHTS_FORMAT, "version": 1, "network": model.config.network(),
-               "config": model.config.as_dict(), "state_dict": model.state_dict(), "extra": extra or {}}
-    with atomic_file(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    """Write the weights atomically (:mod:`celltrace.nn.weights_file` layout)."""
+    return save_weights(path, WEIGHTS_FORMAT, model, model.config.network(), model.config.as_dict(), extra)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", **overrides: Any) -> EmbedTrackModel:
     """Load weights written by :func:`save_model`; any problem is one :class:`CelltraceError` line
     naming the file. ``overrides`` change non-network hyper-parameters (clustering, tiles, TTA...)."""
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # corrupt, truncated, not a torch file
-        msg = str(exc).splitlines()[0] if str(exc) else "unreadable"
-        raise CelltraceError(f"{path}: not a readable embedtrack weights file ({type(exc).__name__}: {msg})") from None
-    if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CelltraceError(f"{path}: not an embedtrack weights file (format {found!r})")
+    what = "embedtrack"
+    payload = read_weights(path, WEIGHTS_FORMAT, what, device)
     bad_net = set(overrides) & set(EmbedTrackConfig().network())
     if bad_net:
         raise CelltraceError(f"{path}: network parameters {sorted(bad_net)} come from the weights, not overrides")
-    params = dict(payload.get("config") or {})
-    params.update(payload.get("network") or {})
-    params.update(overrides)
-    try:
-        model = EmbedTrackModel(EmbedTrackConfig.from_params(**params))
-        model.load_state_dict(payload["state_dict"])
-    except (TypeError, KeyError, ValueError, RuntimeError) as exc:
-        raise CelltraceError(f"{path}: embedtrack weights do not fit the network ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0]})") from None
+    model = build_from_weights(path, payload, what,
+                               lambda params: EmbedTrackModel(EmbedTrackConfig.from_params(**{**params, **overrides})))
     return model.to(device).eval()
 
 

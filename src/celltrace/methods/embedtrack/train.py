@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from celltrace.io.atomic import atomic_file
+from celltrace.metrics.ctc import seg_jaccards
 
 
 def min_size_from_masks(sequences: Sequence[Any], refs: Sequence[Any], per_sequence: int = 20,
@@ -43,16 +44,6 @@ def min_size_from_masks(sequences: Sequence[Any], refs: Sequence[Any], per_seque
             sizes.append(mask_sizes(seq.sample(t)))
     allsizes = np.concatenate(sizes) if sizes else np.zeros(0)
     return max(1, int(0.5 * np.percentile(allsizes, 1))) if allsizes.size else default
-
-
-def _seg_jaccards(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    from celltrace.metrics.matching import overlap_table
-
-    f = overlap_table(np.asarray(gt), np.asarray(pred))
-    out = np.zeros(f.gt_labels.size)
-    gi, pj = f.ctc_pairs()
-    out[gi] = f.iou()[gi, pj]
-    return out
 
 
 def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Sequence[Any], config: Any,
@@ -77,7 +68,7 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
             maps = predict_maps(model, seq.image(t - 1), seq.image(t), config, device, tta=False)
             seg = seq.seg(t)
             if seg is not None:
-                jac += list(_seg_jaccards(seg, cluster(maps["offset"], maps["sigma"], maps["seed"], config)))
+                jac += list(seg_jaccards(seg, cluster(maps["offset"], maps["sigma"], maps["seed"], config)))
             a = frame_labels(seq.sample(t - 1), config).labels
             b = frame_labels(seq.sample(t), config).labels
             pred = {(p, c) for _, p, _, c in link_frames(a, b, maps["track"], config.position_scale, t)}
