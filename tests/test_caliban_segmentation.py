@@ -270,7 +270,7 @@ def test_training_entry_point_writes_weights_and_manifest(tmp_path):
     manifest = json.loads((tmp_path / "m.json").read_text())
     assert manifest["steps"] == 3 and manifest["seed"] == 0 and manifest["device"] == "cpu"
     assert set(manifest["final_losses"]) == {"loss", "ce", "inner", "outer"}
-    assert max(manifest["sequences"][0]["train_frames"]) < min(manifest["sequences"][0]["validation_seg_frames"])
+    assert max(manifest["sequences"][0]["train_frames"]) < min(manifest["sequences"][0]["validation_frames"])
     assert isinstance(load_model(out), CalibanSegModel)
     # CTC SEG matching: J of each GT object with the prediction covering more than half of it
     gt = np.zeros((10, 10), int)

@@ -14,9 +14,6 @@ not count (only ground-truth objects are scored).
 
 from __future__ import annotations
 
-import json
-import platform
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from celltrace.io.atomic import atomic_file
 from celltrace.metrics.ctc import seg_jaccards
+from celltrace.train.manifest import training_manifest, write_manifest
 
 
 def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Sequence[Any], config: Any,
@@ -112,24 +109,13 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
                   progress=progress, clip_norm=config.clip_norm, scheduler=scheduler, device=device)
     model.eval()
     scores = validation_scores(model, sequences, val_refs, config, device, progress=progress) if validate else {}
-    n = min(50, len(history.loss))
-    final = {"loss": history.mean_last(n), **{k: float(np.mean(v[-n:])) for k, v in history.parts.items()}}
-    manifest = {
-        "method": "caliban", "part": "segmentation",
-        "command": command or " ".join(sys.argv),
-        "data": [str(Path(d)) for d in data_dirs],
-        "sequences": [{"name": s.name, "train_frames": [r.t for r in train_refs if r.seq == i],
-                       "validation_seg_frames": [r.t for r in val_refs if r.seq == i],
-                       "markers_are_masks": s.markers_are_masks} for i, s in enumerate(sequences)],
-        "seed": seed, "steps": history.steps, "train_seconds": history.seconds,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "device": device, "torch": torch.__version__, "python": platform.python_version(),
-        "config": config.as_dict(), "final_losses": final, "validation": scores,
-    }
+    manifest = training_manifest("caliban", part="segmentation", data_dirs=data_dirs, sequences=sequences,
+                                 train_refs=train_refs, val_refs=val_refs, seed=seed, history=history,
+                                 started=started, device=device, config=config.as_dict(), model=model,
+                                 validation=scores, command=command)
     model.cpu()
     save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time")}})
-    with atomic_file(out.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2))
+    write_manifest(out, manifest)
     return out
 
 
