@@ -22,7 +22,7 @@ from celltrace.methods.caliban.segmentation_model import load_model
 from celltrace.methods.caliban.tracker import DEFAULT_SEG_WEIGHTS
 from celltrace.train.data import open_sequence, split_frames
 
-from caliban_validation import DATASETS, ROOT
+from validation import DATASETS, ROOT
 
 
 def det_cost(markers: np.ndarray, labels: np.ndarray) -> tuple[float, int]:

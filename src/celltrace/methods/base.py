@@ -26,7 +26,7 @@ KNOWN_METHODS: dict[str, str] = {
 }
 
 # the shipped Caliban models beat classic on the held-out frames of SIM+ (TRA 0.950 vs 0.680) and
-# MSC (0.870 vs 0.805) and are level on GOWT1 (0.961 vs 0.970): benchmarks/caliban_validation.py
+# MSC (0.870 vs 0.805) and are level on GOWT1 (0.961 vs 0.970): benchmarks/validation.py
 DEFAULT_METHOD = "caliban"
 
 
