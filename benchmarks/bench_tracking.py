@@ -1,6 +1,6 @@
 """Speed and memory of the trackers on a real movie, and of the LAP linker alone.
 
-    python benchmarks/bench_tracking.py [--methods classic caliban] [--frames N] [--skip-movie]
+    python benchmarks/bench_tracking.py [--methods classic caliban embedtrack:tta=false] [--frames N] [--skip-movie]
                                         [--threads N] [--device cpu|cuda]
 
 Prints one table: seconds per frame (segmentation incl. reading and measuring, linking incl.
@@ -66,7 +66,8 @@ def bench_linking(n_cells: int, n_frames: int) -> dict[str, float]:
             "objects": sum(len(t) for t in tables), "links": len(links), "peak_mb": peak_rss_mb()}
 
 
-def bench_movie(dataset: str, n_frames: int | None, method: str = "classic", device: str = "cpu") -> dict[str, float]:
+def bench_movie(dataset: str, n_frames: int | None, method: str = "classic", device: str = "cpu",
+                params: dict | None = None) -> dict[str, float]:
     import celltrace
     from celltrace.movie import Movie
 
@@ -74,7 +75,7 @@ def bench_movie(dataset: str, n_frames: int | None, method: str = "classic", dev
     if n_frames:
         movie = Movie(frames=movie.frames[:n_frames], name=movie.name)
     T = len(movie)
-    kw = {"device": device} if method != "classic" else {}
+    kw = {**({"device": device} if method != "classic" else {}), **(params or {})}
     t0 = time.perf_counter()
     result = celltrace.load_tracker(method, **kw).track(movie, progress=False)
     if device.startswith("cuda"):
@@ -87,20 +88,22 @@ def bench_movie(dataset: str, n_frames: int | None, method: str = "classic", dev
     tm = result.meta["timing"]
     seg = tm["segmentation_s"] + tm.get("features_s", 0.0)
     tracks = tm.get("tracks_s", tm["total_s"] - seg - tm["linking_s"])
-    return {"case": f"{method} ({device}) on {dataset}/02 {movie.shape[1]}x{movie.shape[2]}", "frames": T,
+    label = method + "".join(f" {k}={v}" for k, v in (params or {}).items())
+    return {"case": f"{label} ({device}) on {dataset}/02 {movie.shape[1]}x{movie.shape[2]}", "frames": T,
             "seg_s": seg / T, "link_s": tm["linking_s"] / T, "tracks_s": tracks / T, "total_s": total / T,
             "objects": result.meta.get("n_objects", int(len(result.lineage))), "links": result.meta.get("n_links", -1),
             "peak_mb": peak_rss_mb()}
 
 
-def bench_movie_subprocess(method: str, n_frames: int | None, threads: int, device: str) -> dict:
+def bench_movie_subprocess(method: str, n_frames: int | None, threads: int, device: str,
+                           params: dict | None = None) -> dict:
     """:func:`bench_movie` in a fresh process (its own peak memory)."""
     import json
     import subprocess
 
     code = ("import json, sys, torch; sys.path.insert(0, %r); torch.set_num_threads(%d); import bench_tracking as b; "
-            "print('ROW' + json.dumps(b.bench_movie('Fluo-N2DH-GOWT1', %r, %r, %r)))"
-            % (str(Path(__file__).parent), threads, n_frames, method, device))
+            "print('ROW' + json.dumps(b.bench_movie('Fluo-N2DH-GOWT1', %r, %r, %r, json.loads(%r))))"
+            % (str(Path(__file__).parent), threads, n_frames, method, device, json.dumps(params or {})))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return json.loads(next(line[3:] for line in out.splitlines() if line.startswith("ROW")))
 
@@ -110,13 +113,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=None, help="only the first N frames of the movie")
     ap.add_argument("--skip-movie", action="store_true")
     ap.add_argument("--link-frames", type=int, default=10)
-    ap.add_argument("--methods", nargs="+", default=["classic", "caliban"])
+    ap.add_argument("--methods", nargs="+", default=["classic", "caliban"],
+                    help="method names, each optionally with parameters: embedtrack:tta=false")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     rows = []
     if not args.skip_movie:
-        rows += [bench_movie_subprocess(m, args.frames, args.threads, args.device) for m in args.methods]
+        from celltrace.cli import _parse_params
+
+        for spec in args.methods:
+            method, *kv = spec.split(":")
+            rows.append(bench_movie_subprocess(method, args.frames, args.threads, args.device, _parse_params(kv)))
     for n in (1_000, 10_000):
         rows.append(bench_linking(n, args.link_frames))
     df = pd.DataFrame(rows)
