@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 from celltrace.errors import CelltraceError
@@ -45,6 +46,42 @@ class Tracker(ABC):
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
         """Segment (unless ``masks`` is given: then link those objects, leaving their pixels as they
         are) and link every cell of ``movie``; return a Tracking that passes ``validate()``."""
+
+
+class LearnedTracker(Tracker):
+    """A tracker whose network is read from a weights file on first use (so that linking-only
+    work, or a parameter error, costs no loading). Subclasses set ``default_weights`` (the
+    package's file) and implement :meth:`find_weights` and :meth:`load_model`; ``self.weights``
+    (a path or ``None``), ``self.device`` and ``self.params`` come from their ``__init__``."""
+
+    needs_weights = True
+    default_weights: ClassVar[Path]
+    weights: str | Path | None
+    device: str
+    params: dict[str, Any]
+    _model: Any = None
+
+    @classmethod
+    def weights_available(cls) -> bool:
+        return cls.default_weights.is_file()
+
+    @classmethod
+    @abstractmethod
+    def find_weights(cls, path: str | Path | None = None) -> Path:
+        """The weights file: ``path`` if given, else :attr:`default_weights`; missing → one error line."""
+
+    @abstractmethod
+    def load_model(self, path: Path) -> Any:
+        """The network in eval mode (with its ``config``) from the weights file ``path``."""
+
+    @property
+    def model(self) -> Any:
+        """The network, loaded on first access; its config (with the user's overrides) replaces
+        ``self.config``."""
+        if self._model is None:
+            self._model = self.load_model(self.find_weights(self.weights))
+            self.config = self._model.config
+        return self._model
 
 
 def register(cls: type[Tracker]) -> type[Tracker]:

@@ -31,6 +31,16 @@ def save_weights(path: str | Path, fmt: str, model: torch.nn.Module, network: di
     return path
 
 
+def locate_weights(path: str | Path | None, default: Path, what: str, trainer: str) -> Path:
+    """``path`` if given, else ``default`` (the package's file); a missing file is one
+    :class:`CelltraceError` line saying how to train one (``celltrace train <trainer>``)."""
+    p = Path(path) if path is not None else default
+    if not p.is_file():
+        raise CelltraceError(f"no trained {what} model found at {p}; train one with "
+                             f"`celltrace train {trainer} --data DATASET_DIR... --out MODEL.pt`")
+    return p
+
+
 def read_weights(path: str | Path, fmt: str, what: str, device: str | torch.device = "cpu") -> dict[str, Any]:
     """The payload of a weights file tagged ``fmt``; ``what`` names the kind in errors
     ("caliban segmentation", …)."""
@@ -61,4 +71,4 @@ def build_from_weights(path: str | Path, payload: dict[str, Any], what: str,
     return model
 
 
-__all__ = ["save_weights", "read_weights", "build_from_weights"]
+__all__ = ["locate_weights", "save_weights", "read_weights", "build_from_weights"]

@@ -12,31 +12,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from celltrace.errors import CelltraceError
 from celltrace.frames import Frames
-from celltrace.methods.base import Tracker, register
+from celltrace.methods.base import LearnedTracker, register
 from celltrace.methods.caliban.config import CalibanSegConfig
 from celltrace.movie import Movie
+from celltrace.nn.weights_file import locate_weights
 from celltrace.tracking import Tracking
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_SEG_WEIGHTS = WEIGHTS_DIR / "caliban_segmentation.pt"
 DEFAULT_LINK_WEIGHTS = WEIGHTS_DIR / "caliban_linking.pt"
-TRAIN_HINT = "train one with `celltrace train caliban --data DATASET_DIR... --out MODEL.pt`"
-LINK_TRAIN_HINT = "train one with `celltrace train caliban-linking --data DATASET_DIR... --out MODEL.pt`"
 
 
 def find_weights(path: str | Path | None = None) -> Path:
     """The segmentation weights file: ``path`` if given, else the package's
     ``weights/caliban_segmentation.pt``; a missing file is one clear :class:`CelltraceError` line."""
-    p = Path(path) if path is not None else DEFAULT_SEG_WEIGHTS
-    if not p.is_file():
-        raise CelltraceError(f"no trained caliban model found at {p}; {TRAIN_HINT}")
-    return p
+    return locate_weights(path, DEFAULT_SEG_WEIGHTS, "caliban", "caliban")
 
 
 @register
-class CalibanTracker(Tracker):
+class CalibanTracker(LearnedTracker):
     """Segment every frame with the trained Caliban segmentation model, then link the objects.
 
     ``weights``: path of the segmentation weights (default: the package's weights folder);
@@ -47,11 +42,7 @@ class CalibanTracker(Tracker):
     """
 
     name = "caliban"
-    needs_weights = True
-
-    @classmethod
-    def weights_available(cls) -> bool:
-        return DEFAULT_SEG_WEIGHTS.is_file()
+    default_weights = DEFAULT_SEG_WEIGHTS
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", link_weights: str | Path | None = None,
                  **params: Any):
@@ -66,17 +57,14 @@ class CalibanTracker(Tracker):
         self.link_params = {k: v for k, v in params.items() if k in link_names}
         self.params = {k: v for k, v in params.items() if k not in link_names}
         self.config = CalibanSegConfig.from_params(**self.params)
-        self._model = None
 
-    @property
-    def model(self):
-        """The segmentation network (loaded from :attr:`weights` on first access)."""
-        if self._model is None:
-            from celltrace.methods.caliban.segmentation_model import load_model
+    find_weights = staticmethod(find_weights)
 
-            self._model = load_model(find_weights(self.weights), device=self.device, **self.params)
-            self.config = self._model.config
-        return self._model
+    def load_model(self, path: Path):
+        """The segmentation network (with the post-processing overrides of ``params``)."""
+        from celltrace.methods.caliban.segmentation_model import load_model
+
+        return load_model(path, device=self.device, **self.params)
 
     def estimate_radius(self, movie: Movie) -> float:
         """Cell radius of ``movie`` (px): ``cell_radius`` if given, else estimated on
@@ -101,9 +89,8 @@ class CalibanTracker(Tracker):
         """Caliban's learned linker when linking weights exist (``link_weights``, else the package's
         ``weights/caliban_linking.pt``), with the linking settings stored in them (the division
         threshold chosen on validation frames among them); else the shared LAP linker, Euclidean cost."""
-        link_path = Path(self.link_weights) if self.link_weights is not None else DEFAULT_LINK_WEIGHTS
-        if self.link_weights is not None and not link_path.is_file():
-            raise CelltraceError(f"no trained caliban linking model found at {link_path}; {LINK_TRAIN_HINT}")
+        link_path = (locate_weights(self.link_weights, DEFAULT_LINK_WEIGHTS, "caliban linking", "caliban-linking")
+                     if self.link_weights is not None else DEFAULT_LINK_WEIGHTS)
         if link_path.is_file():
             from celltrace.methods.caliban.link_infer import LinkingConfig, link_with_model
             from celltrace.methods.caliban.linking_model import load_model

@@ -12,27 +12,24 @@ import numpy as np
 
 from celltrace.errors import CelltraceError
 from celltrace.frames import Frames
-from celltrace.methods.base import Tracker, register
+from celltrace.methods.base import LearnedTracker, register
 from celltrace.methods.embedtrack.config import EmbedTrackConfig
 from celltrace.movie import Movie
+from celltrace.nn.weights_file import locate_weights
 from celltrace.tracking import Tracking
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "embedtrack.pt"
-TRAIN_HINT = "train one with `celltrace train embedtrack --data DATASET_DIR... --out MODEL.pt`"
 
 
 def find_weights(path: str | Path | None = None) -> Path:
     """The weights file: ``path`` if given, else the package's ``weights/embedtrack.pt``; a missing
     file is one clear :class:`CelltraceError` line."""
-    p = Path(path) if path is not None else DEFAULT_WEIGHTS
-    if not p.is_file():
-        raise CelltraceError(f"no trained embedtrack model found at {p}; {TRAIN_HINT}")
-    return p
+    return locate_weights(path, DEFAULT_WEIGHTS, "embedtrack", "embedtrack")
 
 
 @register
-class EmbedTrackTracker(Tracker):
+class EmbedTrackTracker(LearnedTracker):
     """Segment and link every frame with a trained EmbedTrack network.
 
     ``weights``: weights file (default: the package's weights folder); ``device``: torch device;
@@ -42,28 +39,21 @@ class EmbedTrackTracker(Tracker):
     """
 
     name = "embedtrack"
-    needs_weights = True
-
-    @classmethod
-    def weights_available(cls) -> bool:
-        return DEFAULT_WEIGHTS.is_file()
+    default_weights = DEFAULT_WEIGHTS
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", **params: Any):
         self.weights = weights
         self.device = device
         self.params = params
         self.config = EmbedTrackConfig.from_params(**params)  # unknown names fail here, before any work
-        self._model = None
 
-    @property
-    def model(self):
-        """The network (loaded from :attr:`weights` on first access)."""
-        if self._model is None:
-            from celltrace.methods.embedtrack.model import load_model
+    find_weights = staticmethod(find_weights)
 
-            self._model = load_model(find_weights(self.weights), device=self.device, **self.params)
-            self.config = self._model.config
-        return self._model
+    def load_model(self, path: Path):
+        """The network (with the non-network overrides of ``params``)."""
+        from celltrace.methods.embedtrack.model import load_model
+
+        return load_model(path, device=self.device, **self.params)
 
     def predict(self, prev: np.ndarray, curr: np.ndarray) -> dict[str, np.ndarray]:
         """Network maps of the frame pair (see :func:`~celltrace.methods.embedtrack.infer.predict_maps`)."""
