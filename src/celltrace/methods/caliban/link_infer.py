@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,12 +41,15 @@ from celltrace.methods.caliban.link_features import (REFERENCE_RADIUS, FrameFeat
                                                      scaled_neighbor_distance)
 from celltrace.methods.caliban.link_targets import PARENT_CHILD, SAME
 from celltrace.methods.caliban.linking_model import CalibanLinkModel, graph_batch
+from celltrace.methods.config import MethodConfig
 from celltrace.tracking import Tracking
 
 
 @dataclass
-class LinkingConfig:
+class LinkingConfig(MethodConfig):
     """Caliban linking parameters (lengths as factors of the cell radius ``r``)."""
+
+    method = "Caliban linking"
 
     crop_size: int = 16
     """Appearance crop side (paper: 16 px)."""
@@ -74,14 +77,6 @@ class LinkingConfig:
     """Frames embedded per encoder batch."""
     eps: float = 1e-6
     """``-log(p + eps)``."""
-
-    @classmethod
-    def from_params(cls, **params: Any) -> "LinkingConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise TypeError(f"unknown Caliban linking parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**params)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
