@@ -82,6 +82,14 @@ Frames = Union[np.ndarray, LazyFrames]
 """Anything celltrace accepts as a (T, H, W) stack: a numpy array (also a memmap) or LazyFrames."""
 
 
+def spread(n: int, k: int) -> np.ndarray:
+    """Up to ``k`` indices evenly spread over ``range(n)``, first and last included (sorted,
+    unique; empty when ``n == 0``): the frames to sample from a movie of ``n`` frames."""
+    if n <= 0:
+        return np.zeros(0, dtype=int)
+    return np.unique(np.linspace(0, n - 1, max(1, min(k, n))).round().astype(int))
+
+
 def as_frames(stack: Any) -> Frames:
     """Return ``stack`` as a (T, H, W) Frames object, checking that it is three-dimensional."""
     if isinstance(stack, LazyFrames):

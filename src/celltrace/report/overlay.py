@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from celltrace.frames import spread
+
 # ------------------------------------------------------------------------------ colours
 _GOLDEN = 0.6180339887498949
 
@@ -78,7 +80,7 @@ def display_shape(frame_shape: tuple[int, int], max_size: int = 512) -> tuple[in
 def intensity_limits(movie: Any, p_low: float = 1.0, p_high: float = 99.8, n_sample: int = 8) -> tuple[float, float]:
     """Percentiles ``(p_low, p_high)`` of up to ``n_sample`` evenly spaced frames (read one at a time)."""
     T = len(movie)
-    idx = np.unique(np.linspace(0, T - 1, min(n_sample, T)).round().astype(int))
+    idx = spread(T, n_sample)
     lows, highs = [], []
     for t in idx:
         f = np.asarray(movie[int(t)], dtype=np.float32)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from celltrace.errors import InputError
+from celltrace.frames import spread
 from celltrace.io.ctc import GT_MASK, SEG_MASK
 from celltrace.io.tiff import read_frame
 
@@ -92,7 +93,7 @@ def markers_are_masks(seq: CTCSequence, n_check: int = 3, agreement: float = 0.9
     both = [t for t in sorted(seq.seg_files) if t in seq.tra_files]
     if not both:
         return False
-    picks = [both[i] for i in np.unique(np.linspace(0, len(both) - 1, min(n_check, len(both))).round().astype(int))]
+    picks = [both[i] for i in spread(len(both), n_check)]
     for t in picks:
         seg, tra = seq.seg(t), seq.markers(t)
         if np.mean((seg > 0) == (tra > 0)) < agreement:

@@ -28,6 +28,8 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
+from celltrace.frames import spread
+
 PAPER_NEIGHBOR_DISTANCE = 64.0
 """Adjacency distance of the paper in pixels (41.6 µm at 0.65 µm/px)."""
 REFERENCE_RADIUS = 8.0
@@ -187,7 +189,7 @@ def estimate_radius(segmentation: object, frames: int = 5) -> float:
     from celltrace.linking.features import object_features, radius_from_objects
 
     T = len(segmentation)  # type: ignore[arg-type]
-    ts = np.unique(np.linspace(0, T - 1, max(1, min(frames, T))).round().astype(int))
+    ts = spread(T, frames)
     return radius_from_objects([object_features(np.asarray(segmentation[int(t)])) for t in ts])  # type: ignore[index]
 
 

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
+from celltrace.frames import spread
 from celltrace.methods.caliban.config import CalibanSegConfig
 from celltrace.train.annotations import marker_neighbourhood, unannotated_markers
 from celltrace.train.augment import augment
@@ -267,8 +268,7 @@ class SegBatches:
             from celltrace.methods.caliban.seg_infer import estimate_radius
 
             frames = self.sequences[seq].frames
-            idx = np.unique(np.linspace(0, len(frames) - 1, max(1, min(self.config.radius_frames, len(frames))))
-                            .round().astype(int))
+            idx = spread(len(frames), self.config.radius_frames)
             self._seq_radius[seq] = estimate_radius([self.sequences[seq].image(frames[i]) for i in idx], self.config)
         return self._seq_radius[seq]
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from celltrace.frames import spread
 from celltrace.metrics.ctc import seg_jaccards
 from celltrace.train.manifest import training_manifest, write_manifest
 
@@ -51,8 +52,7 @@ def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Se
         d = per.setdefault(seq.name, {"caliban": [], "classic": [], "frames": [], "radius": None})
         if d["radius"] is None:  # one radius per sequence, as the tracker does for a movie
             ts = [r.t for r in refs if r.seq == ref.seq]
-            ts = [ts[i] for i in np.unique(np.linspace(0, len(ts) - 1, min(config.radius_frames, len(ts)))
-                                          .round().astype(int))]
+            ts = [ts[i] for i in spread(len(ts), config.radius_frames)]
             d["radius"] = estimate_radius([seq.image(t) for t in ts], config)
         d["caliban"] += list(seg_jaccards(gt, segment_frame(model, image, config, device, radius=d["radius"])))
         d["frames"].append(ref.t)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from celltrace.frames import Frames
+from celltrace.frames import Frames, spread
 from celltrace.methods.base import LearnedTracker, register
 from celltrace.methods.caliban.config import CalibanSegConfig
 from celltrace.movie import Movie
@@ -75,7 +75,7 @@ class CalibanTracker(LearnedTracker):
         self.model  # noqa: B018 -- fail before any work when there are no weights (and load the config)
         c = self.config
         T = len(movie)
-        ts = np.unique(np.linspace(0, T - 1, max(1, min(c.radius_frames, T))).round().astype(int))
+        ts = spread(T, c.radius_frames)
         return estimate_radius([movie[int(t)] for t in ts], c)
 
     def segment(self, image: np.ndarray, radius: float | None = None, dtype: Any = np.uint32) -> np.ndarray:

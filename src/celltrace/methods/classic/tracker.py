@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from celltrace.frames import Frames
+from celltrace.frames import Frames, spread
 from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, GeometricDivisionCost, LAPLinker
 from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie, typical_displacement
 from celltrace.methods.base import Tracker, register
@@ -54,7 +54,7 @@ class ClassicTracker(Tracker):
         if self.config.cell_radius is not None:
             return float(self.config.cell_radius)
         T = len(movie)
-        ts = np.unique(np.linspace(0, T - 1, max(1, min(self.config.radius_frames, T))).round().astype(int))
+        ts = spread(T, self.config.radius_frames)
         return estimate_cell_radius([movie[int(t)] for t in ts], method=self.config.threshold_method,
                                     log=self.config.log_threshold)
 
