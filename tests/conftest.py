@@ -34,3 +34,8 @@ def ctc_sequence(dataset: str) -> Path:
 def ctc_gt(dataset: str) -> Path:
     """GT folder (02_GT) of ``dataset``."""
     return _require(CTC / dataset / "02_GT")
+
+
+def shared_data(relative: str) -> Path:
+    """``../shared/data/<relative>`` (e.g. ``regressions/lap_hang_psc.npz``), or a failure if absent."""
+    return _require(SHARED / "data" / relative)

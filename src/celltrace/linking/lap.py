@@ -17,8 +17,19 @@ A perfect matching of minimum weight therefore minimises
     sum_{links (i,j)} C_ij + sum_{unlinked i} d_i + sum_{unlinked j} b_j,
 
 i.e. a link is taken only when it is cheaper than ending one track and starting another
-(``C_ij < d_i + b_j``, in competition with the other links). It is solved with
-:func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching` (LAPJVsp).
+(``C_ij < d_i + b_j``, in competition with the other links).
+
+Subtracting the constant ``sum_i d_i + sum_j b_j`` turns this into a maximum-weight matching on
+the *reduced* costs ``R_ij = C_ij - d_i - b_j`` (only links with ``R_ij < 0`` can help)::
+
+    min over matchings M of  sum_{(i,j) in M} R_ij
+
+which decomposes over the connected components of the candidate graph. Each component is solved
+exactly with :func:`scipy.optimize.linear_sum_assignment` (a shortest-augmenting-path solver that
+always terminates, also on ties and negative costs) on its dense ``r x c`` reduced-cost matrix,
+non-candidates at 0 (taking one is the same as linking nothing). scipy's sparse
+``min_weight_full_bipartite_matching`` is not used: it never returned on a real frame pair
+(``regressions/lap_hang_psc.npz``: near-equal costs around ``-log p``) and ignores Ctrl-C.
 
 The link cost is pluggable: any callable ``cost(t, objs_t, objs_t1) -> (rows, cols, costs)`` (or a
 sparse ``n x m`` matrix) works; :class:`EuclideanCost` is the default and :class:`GatedCost`
@@ -34,7 +45,8 @@ from typing import Any, Protocol, Union
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from tqdm.auto import tqdm
 
@@ -133,35 +145,61 @@ def as_candidates(result: CostResult, n: int, m: int) -> Candidates:
 def solve_lap(n: int, m: int, rows: np.ndarray, cols: np.ndarray, costs: np.ndarray,
               death_cost: float | np.ndarray, birth_cost: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Solve the shadow-object LAP of the module docstring; return the chosen links as
-    ``(rows, cols)`` index arrays. ``death_cost`` / ``birth_cost`` are scalars or per-object arrays.
+    ``(rows, cols)`` index arrays, sorted by row. ``death_cost`` / ``birth_cost`` are finite
+    scalars or per-object arrays; candidates with non-finite costs are forbidden links, and a
+    repeated candidate ``(i, j)`` counts with its lowest cost.
 
-    Candidates with ``C_ij >= d_i + b_j`` can never be chosen and are dropped first; objects with
-    no candidate are settled without the solver, and the rest is solved as one sparse problem.
+    Candidates with ``C_ij >= d_i + b_j`` can never be chosen and are dropped first; the rest is
+    split into connected components, each solved exactly (see the module docstring).
     """
     d = np.broadcast_to(np.asarray(death_cost, dtype=np.float64), (n,))
     b = np.broadcast_to(np.asarray(birth_cost, dtype=np.float64), (m,))
-    rows, cols, costs = (np.asarray(rows, np.int64), np.asarray(cols, np.int64), np.asarray(costs, np.float64))
-    keep = np.isfinite(costs) & (costs < d[rows] + b[cols])
-    rows, cols, costs = rows[keep], cols[keep], costs[keep]
+    if not (np.isfinite(d).all() and np.isfinite(b).all()):
+        raise ValueError("death and birth costs must be finite")
+    rows, cols, costs = (np.asarray(a).ravel() for a in (rows, cols, costs))
+    rows, cols, costs = rows.astype(np.int64), cols.astype(np.int64), costs.astype(np.float64)
+    if rows.size and (rows.min() < 0 or rows.max() >= n or cols.min() < 0 or cols.max() >= m):
+        raise ValueError("candidate indices outside the object tables")
+    finite = np.isfinite(costs)
+    rows, cols, costs = rows[finite], cols[finite], costs[finite]
+    reduced = costs - d[rows] - b[cols]
+    keep = reduced < 0
+    rows, cols, reduced = rows[keep], cols[keep], reduced[keep]
     if rows.size == 0:
         e = np.zeros(0, dtype=np.int64)
         return e, e.copy()
-    # only objects with a candidate enter the solver (the others are deaths / births for certain)
+    # compact indices of the objects that have a candidate
     ur, rows_c = np.unique(rows, return_inverse=True)
     uc, cols_c = np.unique(cols, return_inverse=True)
-    nn, mm = ur.size, uc.size
-    k = rows.size
-    # all weights shifted by a constant > 0: every perfect matching has nn + mm edges, so the
-    # optimum does not change, and no weight is 0 (which sparse formats would treat as absent)
-    shift = 1.0 + max(0.0, -float(costs.min()))
-    r_all = np.concatenate([rows_c, np.arange(nn), nn + np.arange(mm), nn + cols_c])
-    c_all = np.concatenate([cols_c, mm + np.arange(nn), np.arange(mm), mm + rows_c])
-    w_all = np.concatenate([costs, d[ur], b[uc], np.zeros(k)]) + shift
-    N = nn + mm
-    mat = sparse.csr_matrix((w_all, (r_all, c_all)), shape=(N, N))
-    mr, mc = min_weight_full_bipartite_matching(mat)
-    linked = (mr < nn) & (mc < mm)
-    return ur[mr[linked]], uc[mc[linked]]
+    nr, nc = ur.size, uc.size
+    graph = sparse.coo_matrix((np.ones(rows_c.size), (rows_c, nr + cols_c)), shape=(nr + nc, nr + nc))
+    n_comp, comp = connected_components(graph, directed=False)
+    edge_comp = comp[rows_c]
+    order = np.argsort(edge_comp, kind="stable")
+    bounds = np.searchsorted(edge_comp[order], np.arange(n_comp + 1))
+    out_r: list[np.ndarray] = []
+    out_c: list[np.ndarray] = []
+    for k in range(n_comp):
+        sel = order[bounds[k]:bounds[k + 1]]
+        if sel.size == 0:
+            continue
+        r_k, c_k, w_k = rows_c[sel], cols_c[sel], reduced[sel]
+        if sel.size == 1:  # one candidate with R < 0: always taken
+            out_r.append(r_k)
+            out_c.append(c_k)
+            continue
+        lr, r_loc = np.unique(r_k, return_inverse=True)
+        lc, c_loc = np.unique(c_k, return_inverse=True)
+        dense = np.zeros((lr.size, lc.size))
+        np.minimum.at(dense, (r_loc, c_loc), w_k)
+        ri, ci = linear_sum_assignment(dense)
+        linked = dense[ri, ci] < 0
+        out_r.append(lr[ri[linked]])
+        out_c.append(lc[ci[linked]])
+    r_all = ur[np.concatenate(out_r)]
+    c_all = uc[np.concatenate(out_c)]
+    o = np.argsort(r_all, kind="stable")
+    return r_all[o], c_all[o]
 
 
 def alternative_cost(costs: np.ndarray, factor: float = 1.05, percentile: float | None = None,
