@@ -12,7 +12,7 @@ padding is ignored by the loss).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,6 +90,36 @@ def apply_transform(array: np.ndarray, tr: Transform, order: int = 1) -> np.ndar
     return np.ascontiguousarray(out)
 
 
+def apply_transform_torch(stack: "torch.Tensor", tr: Transform, nearest: Sequence[bool]) -> "torch.Tensor":
+    """:func:`apply_transform` on the GPU (or any torch device): ``stack`` is ``(C, H, W)``, channel
+    ``c`` sampled by nearest neighbour where ``nearest[c]``, else bilinearly; outside = 0. Output
+    ``(C, ch, cw)`` float32 (``ch, cw`` swapped by an odd rotation, as :func:`apply_transform`)."""
+    import torch
+    import torch.nn.functional as F
+
+    C, H, W = stack.shape
+    ch, cw = tr.crop
+    dev = stack.device
+    ys = tr.y0 + torch.arange(ch, device=dev, dtype=torch.float32) / tr.scale
+    xs = tr.x0 + torch.arange(cw, device=dev, dtype=torch.float32) / tr.scale
+    gy = (2 * ys / max(H - 1, 1) - 1)[:, None].expand(ch, cw)
+    gx = (2 * xs / max(W - 1, 1) - 1)[None, :].expand(ch, cw)
+    grid = torch.stack([gx, gy], dim=-1)[None]
+    src = stack[None].float()
+    near = torch.as_tensor(list(nearest), device=dev)
+    out = torch.empty((C, ch, cw), device=dev, dtype=torch.float32)
+    for mode, sel in (("nearest", near), ("bilinear", ~near)):
+        if bool(sel.any()):
+            out[sel] = F.grid_sample(src[:, sel], grid, mode=mode, padding_mode="zeros", align_corners=True)[0]
+    if tr.k:
+        out = torch.rot90(out, tr.k, dims=(1, 2))
+    if tr.flip_y:
+        out = torch.flip(out, dims=(1,))
+    if tr.flip_x:
+        out = torch.flip(out, dims=(2,))
+    return out
+
+
 def transform_points(points: np.ndarray, tr: Transform) -> np.ndarray:
     """Where source positions ``(y, x)`` (an ``(n, 2)`` array, sub-pixel allowed) land in the output
     of :func:`apply_transform` with ``tr``: ``((y − y0)·s, (x − x0)·s)``, then each 90° rotation
@@ -132,4 +162,4 @@ def augment(arrays: Mapping[str, np.ndarray], rng: np.random.Generator, crop: in
     return out
 
 
-__all__ = ["Transform", "draw_transform", "apply_transform", "transform_points", "augment"]
+__all__ = ["Transform", "draw_transform", "apply_transform", "apply_transform_torch", "transform_points", "augment"]

@@ -58,6 +58,9 @@ class CTCSequence:
     raw_files: dict[int, Path]
     tra_files: dict[int, Path]
     seg_files: dict[int, Path]
+    x_range: tuple[float, float] | None = None
+    """Only this part of the field of view, as fractions of the width ``[x0, x1)`` (a spatial
+    hold-out: train on one part of the field, score on the rest); ``None``: all of it."""
     _markers_are_masks: bool | None = field(default=None, repr=False)
 
     @property
@@ -68,14 +71,21 @@ class CTCSequence:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def _window(self, a: np.ndarray) -> np.ndarray:
+        if self.x_range is None:
+            return a
+        W = a.shape[-1]
+        x0, x1 = (int(round(f * W)) for f in self.x_range)
+        return np.ascontiguousarray(a[..., x0:x1])
+
     def image(self, t: int) -> np.ndarray:
-        return read_frame(self.raw_files[t])
+        return self._window(read_frame(self.raw_files[t]))
 
     def markers(self, t: int) -> np.ndarray:
-        return read_frame(self.tra_files[t])
+        return self._window(read_frame(self.tra_files[t]))
 
     def seg(self, t: int) -> np.ndarray | None:
-        return read_frame(self.seg_files[t]) if t in self.seg_files else None
+        return self._window(read_frame(self.seg_files[t])) if t in self.seg_files else None
 
     @property
     def markers_are_masks(self) -> bool:
@@ -121,9 +131,32 @@ def open_sequence(raw_dir: str | Path, gt_dir: str | Path | None = None) -> CTCS
     return CTCSequence(f"{raw_dir.parent.name}/{raw_dir.name}", raw_dir, gt, raw, tra, seg)
 
 
-def find_sequences(paths: Iterable[str | Path], sequences: Sequence[str] | None = None) -> list[CTCSequence]:
+def parse_x_range(region: str | Sequence[float] | None) -> tuple[float, float] | None:
+    """``"0:0.6"`` (or ``(0, 0.6)``) → ``(0.0, 0.6)``: a part of the field's width; ``None`` → ``None``."""
+    if region is None:
+        return None
+    try:
+        a, b = (float(v) for v in (region.split(":") if isinstance(region, str) else region))
+    except (ValueError, TypeError):
+        raise ValueError(f"region must be 'X0:X1' (fractions of the width), got {region!r}") from None
+    if not 0.0 <= a < b <= 1.0:
+        raise ValueError(f"region {region!r}: need 0 <= X0 < X1 <= 1")
+    return a, b
+
+
+def find_sequences(paths: Iterable[str | Path], sequences: Sequence[str] | None = None,
+                   region: str | Sequence[float] | None = None) -> list[CTCSequence]:
     """Training sequences from dataset folders (``<dataset>`` holding ``NN`` + ``NN_GT``; all its
-    sequences with GT, or only those named in ``sequences``) or sequence folders (``…/NN``)."""
+    sequences with GT, or only those named in ``sequences``) or sequence folders (``…/NN``);
+    ``region`` (``"X0:X1"``) keeps only that part of each field of view (:attr:`CTCSequence.x_range`)."""
+    x_range = parse_x_range(region)
+    out = _find_sequences(paths, sequences)
+    for seq in out:
+        seq.x_range = x_range
+    return out
+
+
+def _find_sequences(paths: Iterable[str | Path], sequences: Sequence[str] | None) -> list[CTCSequence]:
     out: list[CTCSequence] = []
     for p in map(Path, paths):
         if not p.exists():
@@ -182,5 +215,5 @@ def frame_refs(sequences: Sequence[CTCSequence], split: str = "train", mode: str
     return refs
 
 
-__all__ = ["FrameSample", "CTCSequence", "open_sequence", "find_sequences", "split_frames", "markers_are_masks",
+__all__ = ["FrameSample", "CTCSequence", "open_sequence", "find_sequences", "parse_x_range", "split_frames", "markers_are_masks",
            "FrameRef", "frame_refs"]

@@ -112,6 +112,10 @@ class CalibanSegConfig(MethodConfig):
     scale_range: tuple[float, float] = (0.75, 1.33)
     """Random scaling of crops around the ``target_radius`` scale (paper: "random rotations,
     crops, flips, and scaling"); it also covers the error of the radius estimate at inference."""
+    photometric: float = 1.0
+    """Strength of the random photometric shifts applied to every training crop after
+    normalisation (:func:`celltrace.shifts.random_photometric`: gamma, contrast, offset, uneven
+    background, blur, noise — what a new movie changes); 0 = none (ours, for unseen movies)."""
     lr_decay: float = 0.99
     """Learning rate multiplied by ``lr_decay`` every ``decay_every`` steps (paper: 0.99 per epoch)."""
     decay_every: int = 100

@@ -49,7 +49,8 @@ from scipy import ndimage as ndi
 from celltrace.frames import spread
 from celltrace.methods.caliban.config import CalibanSegConfig
 from celltrace.train.annotations import marker_neighbourhood, unannotated_markers
-from celltrace.train.augment import augment
+from celltrace.shifts import Photometric, random_photometric
+from celltrace.train.augment import apply_transform_torch, augment, draw_transform
 from celltrace.train.data import CTCSequence, FrameRef, FrameSample
 
 
@@ -225,10 +226,15 @@ class SegBatches:
     :func:`celltrace.train.fit`): step ``k`` always gives the same batch (generator seeded with
     ``(seed, k)``). Frames are drawn uniformly; with probability ``p_centre`` a crop is centred on
     a random known cell (so frames with few annotated cells still give useful crops). Targets of a
-    frame are computed once and cached (least recently used out beyond ``config.cache_mb``)."""
+    frame are computed once and cached (least recently used out beyond ``config.cache_mb``).
+    With an accelerator ``device`` the cached frames also live there and crops and photometric
+    shifts are made there (:func:`~celltrace.train.augment.apply_transform_torch`, the same
+    transforms drawn from the same generator), so the CPU does not limit the training speed."""
 
     def __init__(self, sequences: Sequence[CTCSequence], refs: Sequence[FrameRef], config: CalibanSegConfig,
-                 seed: int = 0, p_centre: float = 0.7):
+                 seed: int = 0, p_centre: float = 0.7, device: str | None = None):
+        self.device = None if device is None else torch.device(device)
+        self._on_device: dict[tuple[int, int], torch.Tensor] = {}
         self.sequences = list(sequences)
         self.config = config
         self.seed = int(seed)
@@ -248,6 +254,28 @@ class SegBatches:
         if key in self.cache:
             self.cache.move_to_end(key)
             return self.cache[key]
+        value = self._compute(ref)
+        self._store(key, value)
+        return value
+
+    def warm(self, processes: int = 1) -> None:
+        """Compute the targets of every training frame now (``processes`` > 1: in a process pool),
+        e.g. before worker processes fork, so they share one cache instead of each building its own.
+        Frames beyond ``config.cache_mb`` are evicted as usual."""
+        todo = [r for r in self.refs if (r.seq, r.t) not in self.cache]
+        for r in {r.seq for r in todo}:
+            self.sequence_radius(r)
+        if processes > 1 and len(todo) > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(processes) as pool:
+                for ref, value in zip(todo, pool.imap(self._compute, todo, chunksize=1)):
+                    self._store((ref.seq, ref.t), value)
+        else:
+            for ref in todo:
+                self.targets(ref)
+
+    def _compute(self, ref: FrameRef) -> tuple[SegTargets | None, np.ndarray]:
         tg = make_targets(self.sequences[ref.seq].sample(ref.t), self.config)
         if tg is not None:  # store compactly
             tg.image, tg.inner, tg.outer = (a.astype(np.float16) for a in (tg.image, tg.inner, tg.outer))
@@ -255,11 +283,13 @@ class SegBatches:
             pts = pts[:: max(1, len(pts) // 2000)]
         else:
             pts = np.zeros((0, 2), dtype=np.int64)
-        self.cache[key] = (tg, pts)
+        return tg, pts
+
+    def _store(self, key: tuple[int, int], value: tuple[SegTargets | None, np.ndarray]) -> None:
+        self.cache[key] = value
         while len(self.cache) > 1 and sum(t.nbytes for t, _ in self.cache.values() if t is not None) > \
                 self.config.cache_mb * 2**20:
             self.cache.popitem(last=False)
-        return tg, pts
 
     def sequence_radius(self, seq: int) -> float:
         """The sequence's cell radius ``r̂`` as the tracker estimates a movie's (threshold estimate on
@@ -289,9 +319,36 @@ class SegBatches:
             if tg is None:
                 continue
             centre = tuple(pts[int(rng.integers(len(pts)))]) if len(pts) and rng.random() < self.p_centre else None
-            crops.append(augment(tg.arrays(), rng, c.crop, scale_range=self.scale_range(ref), centre=centre,
-                                 orders={"image": 1, "inner": 1, "outer": 1}))
+            if self.device is not None:
+                crops.append(self._device_crop(ref, tg, centre, rng))
+                continue
+            crop = augment(tg.arrays(), rng, c.crop, scale_range=self.scale_range(ref), centre=centre,
+                           orders={"image": 1, "inner": 1, "outer": 1})
+            if c.photometric > 0:
+                crop["image"] = random_photometric(crop["image"], rng, c.photometric)
+            crops.append(crop)
+        if self.device is not None:
+            return {k: torch.stack([cr[k] for cr in crops]) for k in crops[0]}
         return collate(crops)
+
+    def _device_crop(self, ref: FrameRef, tg: SegTargets, centre: tuple[int, int] | None,
+                     rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """One crop made on ``self.device``, as ``augment`` + ``random_photometric`` + ``collate`` would."""
+        arrays = tg.arrays()
+        key = (ref.seq, ref.t)
+        if key not in self._on_device:
+            self._on_device[key] = torch.stack([torch.from_numpy(np.asarray(a, dtype=np.float16)) for a in
+                                                arrays.values()]).to(self.device)
+        tr = draw_transform(tg.image.shape, self.config.crop, rng, self.scale_range(ref), True, True, centre)
+        nearest = [k not in ("image", "inner", "outer") for k in arrays]
+        out = apply_transform_torch(self._on_device[key], tr, nearest)
+        crop = {k: out[i] for i, k in enumerate(arrays)}
+        if self.config.photometric > 0:
+            crop["image"] = Photometric.draw(rng, self.config.photometric).apply_torch(crop["image"])
+        crop["image"] = crop["image"][None]
+        for k in ("fgbg", "ce_mask", "dist_mask"):
+            crop[k] = crop[k].round().to(torch.uint8)
+        return crop
 
 
 def collate(crops: Sequence[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:

@@ -79,11 +79,14 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
                                crop: int | None = None, batch: int | None = None, lr: float | None = None,
                                device: str = "cpu", *, checkpoint_dir: str | Path | None = None, resume: bool = True,
                                validate: bool = True, progress: bool = True, command: str | None = None,
-                               **params: Any) -> Path:
+                               region: str | None = None, **params: Any) -> Path:
     """Train the segmentation model on the train split of ``data_dirs`` (CTC dataset folders with
     ``NN`` + ``NN_GT``, or sequence folders) and write ``out`` (weights, :func:`save_model` layout)
     plus ``out`` with suffix ``.json`` (manifest: command, data, seed, steps, time, device, final
-    losses, validation scores). ``params`` override :class:`CalibanSegConfig` fields. Checkpoints go
+    losses, validation scores). ``region`` (``"X0:X1"``, fractions of the width) trains on that
+    part of every field of view only (a spatial hold-out). On an accelerator ``device`` the
+    targets of all training frames are computed first (one process per CPU core) and the crops are
+    made on the device. ``params`` override :class:`CalibanSegConfig` fields. Checkpoints go
     to ``checkpoint_dir`` (default ``<out>.ckpt/``), so an interrupted run resumes. Returns ``out``."""
     from celltrace.methods.caliban.config import CalibanSegConfig
     from celltrace.methods.caliban.seg_targets import SegBatches, seg_loss
@@ -94,15 +97,20 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
     out = Path(out)
     overrides = {k: v for k, v in (("crop", crop), ("batch", batch), ("lr", lr)) if v is not None}
     config = CalibanSegConfig.from_params(**{**params, **overrides})
-    sequences = find_sequences(data_dirs)
+    sequences = find_sequences(data_dirs, region=region)
     train_refs = frame_refs(sequences, "train", config.split, config.val_fraction)
     val_refs = frame_refs(sequences, "val", config.split, config.val_fraction, require_seg=True)
     seed_everything(seed)
     model = CalibanSegModel(config)
-    sampler = SegBatches(sequences, train_refs, config, seed=seed)
+    sampler = SegBatches(sequences, train_refs, config, seed=seed,
+                         device=None if torch.device(device).type == "cpu" else device)
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    if sampler.device is not None:
+        import os
+
+        sampler.warm(max(1, (os.cpu_count() or 1)))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: config.lr_decay ** (s // config.decay_every))
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
     started = time.time()
     history = fit(model, lambda m, b: seg_loss(m(b["image"]), b, config.ce_weight), sampler, optimizer, steps=steps,
                   checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10, checkpoint_every=50,
@@ -113,6 +121,7 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
                                  train_refs=train_refs, val_refs=val_refs, seed=seed, history=history,
                                  started=started, device=device, config=config.as_dict(), model=model,
                                  validation=scores, command=command)
+    manifest["region"] = region
     model.cpu()
     save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time")}})
     write_manifest(out, manifest)
