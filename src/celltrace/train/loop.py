@@ -163,8 +163,10 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Any] | Callab
     history = History()
     start = 0
     seed_everything(seed)
+    if device is not None:  # before the optimizer state is loaded: it is cast to the parameters' device
+        model.to(device)
     if ckpt is not None and resume and ckpt.exists():
-        state = load_checkpoint(ckpt, map_location=device or "cpu")
+        state = load_checkpoint(ckpt, map_location="cpu")  # RNG states must stay CPU tensors
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
@@ -173,8 +175,6 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Any] | Callab
         start = int(state["step"])
         history.resumed_from = start
         set_rng_state(state["rng"])
-    if device is not None:
-        model.to(device)
     model.train()
     from tqdm.auto import tqdm
 
