@@ -351,7 +351,7 @@ def test_report_renders_in_headless_chromium(damaged_report, tmp_path):
 
 
 # ------------------------------------------------------------------------------ command line
-def test_cli_report(tmp_path, capsys):
+def test_cli_report(tmp_path, capfd):
     from celltrace.cli import main
 
     gt = first_frames(Tracking.from_ctc(ctc_gt("Fluo-N2DH-GOWT1")), 5)
@@ -364,9 +364,12 @@ def test_cli_report(tmp_path, capsys):
     for t in range(5):
         tifffile.imwrite(seq / f"t{t:03d}.tif", movie[t])
     gt.to_ctc(tmp_path / "GT", kind="gt")
+    capfd.readouterr()
     rc = main(["report", str(tmp_path / "RES"), "--movie", str(seq), "--gt", str(tmp_path / "GT"),
                "--out", str(tmp_path / "rep"), "--quiet"])
     assert rc == 0
-    assert str(tmp_path / "rep" / "report.html") in capsys.readouterr().out
+    assert capfd.readouterr() == ("", "")  # -q: nothing at all; the exit status says it worked
     assert (tmp_path / "rep" / "metrics.json").exists()
+    rc = main(["report", str(tmp_path / "RES"), "--movie", str(seq), "--out", str(tmp_path / "rep2")])
+    assert rc == 0 and str(tmp_path / "rep2" / "report.html") in capfd.readouterr().out
     assert main(["report", str(tmp_path / "RES"), "--movie", str(seq), "--out", str(tmp_path / "rep")]) == 2
