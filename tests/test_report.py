@@ -22,7 +22,7 @@ import celltrace
 from celltrace import Movie, Tracking
 from celltrace.report import (find_errors, label_colors, layout_trees, plot_lineage, track_statistics,
                               write_report)
-from celltrace.report.errors import ErrorFinder
+from celltrace.report.errors import ErrorFinder, error_labels, error_snapshot, place_labels
 from celltrace.report.overlay import FrameRenderer, contour_mask, display_shape
 
 from conftest import ctc_gt, ctc_sequence
@@ -300,6 +300,72 @@ def test_report_without_gt_from_paths_and_overwrite(tmp_path):
     with pytest.raises(celltrace.CelltraceError, match="frames"):
         write_report(res_dir, celltrace.open_movie(ctc_sequence("Fluo-C2DL-MSC")), tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def _crowded_gowt1_frame() -> tuple[pd.DataFrame, FrameRenderer]:
+    """Errors of a real crowded frame: GOWT1 (1024², shown at 512) with the identities of all cells
+    swapped round in frame 2, so every cell there carries two tags (missing link, extra link)."""
+    gt = first_frames(Tracking.from_ctc(ctc_gt("Fluo-N2DH-GOWT1")), 4)
+    lin = gt.lineage
+    alive = np.sort(lin[(lin["begin"] <= 1) & (lin["end"] >= 3)]["label"].to_numpy())
+    lut = np.arange(int(lin["label"].max()) + 1)
+    lut[alive] = np.roll(alive, 1)
+    res = Tracking(masks=gt.masks.map(lambda t, f: lut[f].astype(f.dtype) if t == 2 else f), lineage=lin.copy())
+    assert res.problems() == []
+    rep = find_errors(res, gt)
+    ev = rep.events[rep.events["frame"] == 2]
+    return ev, FrameRenderer(tuple(gt.shape[1:]), (0.0, 1.0))
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_error_labels_do_not_overlap_in_a_crowded_real_frame():
+    from PIL import Image, ImageDraw
+
+    ev, renderer = _crowded_gowt1_frame()
+    assert len(ev) >= 30 and set(ev["kind"]) == {"missing link", "extra link"}
+    labels = error_labels(ev, renderer)
+    assert len(labels) == len(ev)
+    W = H = 512
+    # the old rule (right of the circle, level with its top) piles the two tags of a cell on each other
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    old = []
+    for lab in labels:
+        x, y, r = lab.marker
+        _, _, w, h = draw.textbbox((0, 0), lab.text, font=renderer._font, stroke_width=1)
+        x0 = x + r + 2 if x + r + 2 + w <= W else max(0, x - r - 2 - w)
+        old.append((x0, max(0, y - r), x0 + w, max(0, y - r) + h))
+    assert sum(_overlap(a, b) for i, a in enumerate(old) for b in old[:i]) >= len(ev) // 2
+    boxes = [lab.box for lab in labels]
+    clashes = [(a, b) for i, a in enumerate(boxes) for b in boxes[:i] if _overlap(a, b)]
+    assert not clashes, clashes[:5]
+    assert all(0 <= x0 and 0 <= y0 and x1 <= W and y1 <= H for x0, y0, x1, y1 in boxes)  # all fit in the frame
+    # …and stay near their cells: most tags within a circle's diameter of it
+    def gap(lab):  # noqa: ANN001, ANN202
+        x, y, r = lab.marker
+        x0, y0, x1, y1 = lab.box
+        return np.hypot(min(max(x, x0), x1) - x, min(max(y, y0), y1) - y) - r
+    gaps = np.array([gap(lab) for lab in labels])
+    assert np.median(gaps) < 2 * labels[0].marker[2], np.sort(gaps)
+    raw = np.zeros((1024, 1024), np.uint16)
+    pic = error_snapshot(raw, np.zeros_like(raw), np.zeros_like(raw), ev, renderer, 2)
+    assert pic.shape == (512, 512, 3)
+
+
+def test_error_labels_without_room_go_below_the_frame():
+    renderer = FrameRenderer((64, 64), (0.0, 1.0))
+    ev = pd.DataFrame([(0, "FN", k + 1, 0, 32.0, 32.0, "") for k in range(12)],
+                      columns=["frame", "kind", "gt_label", "pred_label", "y", "x", "detail"])
+    labels = error_labels(ev, renderer)
+    boxes = [lab.box for lab in labels]
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[:i] if _overlap(a, b)]
+    below = [lab for lab in labels if lab.box[1] >= 64]
+    assert below and all("at x=32, y=32" in lab.text for lab in below)
+    pic = error_snapshot(np.zeros((64, 64)), np.zeros((64, 64), int), np.zeros((64, 64), int), ev, renderer, 0)
+    assert pic.shape[0] >= max(b[3] for b in boxes) and pic.shape[1] == 64
+    assert place_labels([(5.0, 5.0, 3.0)], [(200, 10)], (64, 64)) == [None]  # wider than the frame
 
 
 def test_find_errors_of_gt_against_itself_is_empty(sim):
