@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html.parser
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,7 +24,8 @@ from celltrace import Movie, Tracking
 from celltrace.report import (find_errors, label_colors, layout_trees, plot_lineage, track_statistics,
                               write_report)
 from celltrace.report.errors import ErrorFinder, error_labels, error_snapshot, place_labels
-from celltrace.report.overlay import FrameRenderer, contour_mask, display_shape
+from celltrace.report.html import table as html_table
+from celltrace.report.overlay import FrameRenderer, OverlayWriter, contour_mask, display_shape, intensity_limits
 
 from conftest import ctc_gt, ctc_sequence
 
@@ -233,8 +235,9 @@ def test_report_on_real_data_with_errors(damaged_report, sim):
     assert frame.shape == (512, 490, 3)
     from PIL import Image
 
-    with Image.open(out / "overlay.gif") as g:
-        assert g.n_frames == 12 and max(g.size) <= 256
+    with Image.open(out / "overlay.gif") as g:  # the preview is as large as the movie: cells are visible
+        assert g.n_frames == 12 and g.size == (490, 512)
+    assert (out / "overlay.gif").stat().st_size <= 4 * 2**20
 
     errors = pd.read_csv(out / "errors.csv")
     kinds = set(errors["kind"])
@@ -269,6 +272,14 @@ def test_report_on_real_data_with_errors(damaged_report, sim):
     assert len([1 for t, a in tags if t == "img" and "error-frame" in a.get("class", "")]) == 4
     text = path.read_text(encoding="utf-8")
     assert "TRA" in text and "missed division" in text
+    assert f"GIF preview (12 of {N_FRAMES} frames, 490 × 512 px" in text
+    assert "GT dashed" in text  # the counts plot has the GT line
+    # the long list of disagreements is folded; its summary line gives the count
+    m = re.search(r'<details class="long-table"><summary>([^<]*)</summary><table id="errors-table">', text)
+    assert m and m.group(1).startswith(f"{len(errors)} disagreements"), m and m.group(1)
+    assert len(errors) > 20
+    short = re.search(r'<table id="error-counts">', text)
+    assert short and not text[:short.start()].endswith("</summary>")  # the 8-row count table stays open
 
 
 def test_report_without_gt_from_paths_and_overwrite(tmp_path):
@@ -290,16 +301,61 @@ def test_report_without_gt_from_paths_and_overwrite(tmp_path):
     ids = {a.get("id") for _, a in elements(path)}
     assert "overlay-video" in ids and "lineage-tree-0" in ids and "metrics-table" not in ids
     assert not (out / "errors.csv").exists()
+    text = path.read_text(encoding="utf-8")
+    assert "GT dashed" not in text and "ground truth:" not in text  # no GT: no caption promising a GT line
+    assert f"result: <code>{res_dir}</code>" in text and f"movie: <code>{seq}</code>" in text
     from celltrace.errors import OutputExistsError
 
     with pytest.raises(OutputExistsError):
         write_report(res_dir, seq, out, progress=False)
     before = path.stat().st_mtime_ns
-    write_report(res_dir, seq, out, progress=False, overwrite=True)
+    # inputs that are files on disk, passed as objects: the header names their paths, not "(in memory)"
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, np.stack([movie[t] for t in range(6)]))
+    mm = tifffile.memmap(stack)
+    assert isinstance(mm, np.memmap)
+    write_report(Tracking.from_ctc(res_dir), mm, out, progress=False, overwrite=True)
     assert path.stat().st_mtime_ns != before
+    text = path.read_text(encoding="utf-8")
+    assert "in memory" not in text
+    assert f"result: <code>{res_dir}</code>" in text and f"movie: <code>{stack}</code>" in text
     with pytest.raises(celltrace.CelltraceError, match="frames"):
         write_report(res_dir, celltrace.open_movie(ctc_sequence("Fluo-C2DL-MSC")), tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_long_tables_fold_with_their_count():
+    df = pd.DataFrame({"frame": np.arange(500), "kind": ["FN"] * 500})
+    long = html_table(df, id="t", max_rows=300, collapse_over=20, what="disagreements", csv="errors.csv")
+    assert long.startswith('<details class="long-table"><summary>500 disagreements (the first 300 shown')
+    assert long.count("<tr>") == 301 and "200 more rows in <code>errors.csv</code>" in long
+    short = html_table(df.head(20), id="t", max_rows=300, collapse_over=20, what="disagreements")
+    assert short.startswith("<table") and "<details" not in short
+
+
+def test_gif_preview_of_a_1024_movie_is_large_and_within_budget(tmp_path):
+    """GOWT1 frames are 1024²: the GIF is drawn at 512 px like the MP4 (at 256 px the nuclei were a
+    few pixels), ~130 kB a frame; over its size budget it keeps fewer frames rather than growing."""
+    from PIL import Image
+
+    movie = celltrace.open_movie(ctc_sequence("Fluo-N2DH-GOWT1"))
+    gt = Tracking.from_ctc(ctc_gt("Fluo-N2DH-GOWT1"))
+    assert movie.frame_shape == (1024, 1024)
+    T = 12
+    r = FrameRenderer(movie.frame_shape, intensity_limits(movie))
+    frames = [r.render(movie[t], np.asarray(gt.masks[t]), t) for t in range(T)]
+    got = {}
+    for name, budget in (("roomy", 4.0), ("tight", 0.6)):
+        gif = tmp_path / f"{name}.gif"
+        with OverlayWriter(tmp_path / f"{name}.mp4", gif, T, gif_max_mb=budget) as w:
+            for f in frames:
+                w.append(f)
+        with Image.open(gif) as g:
+            got[name] = (g.n_frames, g.size, gif.stat().st_size, w.gif_frames)
+        assert got[name][2] <= budget * 2**20, got
+        assert got[name][1] == (512, 512) and got[name][0] == got[name][3], got
+    assert got["roomy"][0] == T and got["roomy"][2] > 0.6 * 2**20, got  # a few MB for 12 frames
+    assert 1 < got["tight"][0] < T, got  # frames dropped, not pixels
 
 
 def _crowded_gowt1_frame() -> tuple[pd.DataFrame, FrameRenderer]:
