@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html.parser
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,8 +23,9 @@ import celltrace
 from celltrace import Movie, Tracking
 from celltrace.report import (find_errors, label_colors, layout_trees, plot_lineage, track_statistics,
                               write_report)
-from celltrace.report.errors import ErrorFinder
-from celltrace.report.overlay import FrameRenderer, contour_mask, display_shape
+from celltrace.report.errors import ErrorFinder, error_labels, error_snapshot, place_labels
+from celltrace.report.html import table as html_table
+from celltrace.report.overlay import FrameRenderer, OverlayWriter, contour_mask, display_shape, intensity_limits
 
 from conftest import ctc_gt, ctc_sequence
 
@@ -233,8 +235,9 @@ def test_report_on_real_data_with_errors(damaged_report, sim):
     assert frame.shape == (512, 490, 3)
     from PIL import Image
 
-    with Image.open(out / "overlay.gif") as g:
-        assert g.n_frames == 12 and max(g.size) <= 256
+    with Image.open(out / "overlay.gif") as g:  # the preview is as large as the movie: cells are visible
+        assert g.n_frames == 12 and g.size == (490, 512)
+    assert (out / "overlay.gif").stat().st_size <= 4 * 2**20
 
     errors = pd.read_csv(out / "errors.csv")
     kinds = set(errors["kind"])
@@ -269,6 +272,14 @@ def test_report_on_real_data_with_errors(damaged_report, sim):
     assert len([1 for t, a in tags if t == "img" and "error-frame" in a.get("class", "")]) == 4
     text = path.read_text(encoding="utf-8")
     assert "TRA" in text and "missed division" in text
+    assert f"GIF preview (12 of {N_FRAMES} frames, 490 × 512 px" in text
+    assert "GT dashed" in text  # the counts plot has the GT line
+    # the long list of disagreements is folded; its summary line gives the count
+    m = re.search(r'<details class="long-table"><summary>([^<]*)</summary><table id="errors-table">', text)
+    assert m and m.group(1).startswith(f"{len(errors)} disagreements"), m and m.group(1)
+    assert len(errors) > 20
+    short = re.search(r'<table id="error-counts">', text)
+    assert short and not text[:short.start()].endswith("</summary>")  # the 8-row count table stays open
 
 
 def test_report_without_gt_from_paths_and_overwrite(tmp_path):
@@ -290,16 +301,127 @@ def test_report_without_gt_from_paths_and_overwrite(tmp_path):
     ids = {a.get("id") for _, a in elements(path)}
     assert "overlay-video" in ids and "lineage-tree-0" in ids and "metrics-table" not in ids
     assert not (out / "errors.csv").exists()
+    text = path.read_text(encoding="utf-8")
+    assert "GT dashed" not in text and "ground truth:" not in text  # no GT: no caption promising a GT line
+    assert f"result: <code>{res_dir}</code>" in text and f"movie: <code>{seq}</code>" in text
     from celltrace.errors import OutputExistsError
 
     with pytest.raises(OutputExistsError):
         write_report(res_dir, seq, out, progress=False)
     before = path.stat().st_mtime_ns
-    write_report(res_dir, seq, out, progress=False, overwrite=True)
+    # inputs that are files on disk, passed as objects: the header names their paths, not "(in memory)"
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, np.stack([movie[t] for t in range(6)]))
+    mm = tifffile.memmap(stack)
+    assert isinstance(mm, np.memmap)
+    write_report(Tracking.from_ctc(res_dir), mm, out, progress=False, overwrite=True)
     assert path.stat().st_mtime_ns != before
+    text = path.read_text(encoding="utf-8")
+    assert "in memory" not in text
+    assert f"result: <code>{res_dir}</code>" in text and f"movie: <code>{stack}</code>" in text
     with pytest.raises(celltrace.CelltraceError, match="frames"):
         write_report(res_dir, celltrace.open_movie(ctc_sequence("Fluo-C2DL-MSC")), tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_long_tables_fold_with_their_count():
+    df = pd.DataFrame({"frame": np.arange(500), "kind": ["FN"] * 500})
+    long = html_table(df, id="t", max_rows=300, collapse_over=20, what="disagreements", csv="errors.csv")
+    assert long.startswith('<details class="long-table"><summary>500 disagreements (the first 300 shown')
+    assert long.count("<tr>") == 301 and "200 more rows in <code>errors.csv</code>" in long
+    short = html_table(df.head(20), id="t", max_rows=300, collapse_over=20, what="disagreements")
+    assert short.startswith("<table") and "<details" not in short
+
+
+def test_gif_preview_of_a_1024_movie_is_large_and_within_budget(tmp_path):
+    """GOWT1 frames are 1024²: the GIF is drawn at 512 px like the MP4 (at 256 px the nuclei were a
+    few pixels), ~130 kB a frame; over its size budget it keeps fewer frames rather than growing."""
+    from PIL import Image
+
+    movie = celltrace.open_movie(ctc_sequence("Fluo-N2DH-GOWT1"))
+    gt = Tracking.from_ctc(ctc_gt("Fluo-N2DH-GOWT1"))
+    assert movie.frame_shape == (1024, 1024)
+    T = 12
+    r = FrameRenderer(movie.frame_shape, intensity_limits(movie))
+    frames = [r.render(movie[t], np.asarray(gt.masks[t]), t) for t in range(T)]
+    got = {}
+    for name, budget in (("roomy", 4.0), ("tight", 0.6)):
+        gif = tmp_path / f"{name}.gif"
+        with OverlayWriter(tmp_path / f"{name}.mp4", gif, T, gif_max_mb=budget) as w:
+            for f in frames:
+                w.append(f)
+        with Image.open(gif) as g:
+            got[name] = (g.n_frames, g.size, gif.stat().st_size, w.gif_frames)
+        assert got[name][2] <= budget * 2**20, got
+        assert got[name][1] == (512, 512) and got[name][0] == got[name][3], got
+    assert got["roomy"][0] == T and got["roomy"][2] > 0.6 * 2**20, got  # a few MB for 12 frames
+    assert 1 < got["tight"][0] < T, got  # frames dropped, not pixels
+
+
+def _crowded_gowt1_frame() -> tuple[pd.DataFrame, FrameRenderer]:
+    """Errors of a real crowded frame: GOWT1 (1024², shown at 512) with the identities of all cells
+    swapped round in frame 2, so every cell there carries two tags (missing link, extra link)."""
+    gt = first_frames(Tracking.from_ctc(ctc_gt("Fluo-N2DH-GOWT1")), 4)
+    lin = gt.lineage
+    alive = np.sort(lin[(lin["begin"] <= 1) & (lin["end"] >= 3)]["label"].to_numpy())
+    lut = np.arange(int(lin["label"].max()) + 1)
+    lut[alive] = np.roll(alive, 1)
+    res = Tracking(masks=gt.masks.map(lambda t, f: lut[f].astype(f.dtype) if t == 2 else f), lineage=lin.copy())
+    assert res.problems() == []
+    rep = find_errors(res, gt)
+    ev = rep.events[rep.events["frame"] == 2]
+    return ev, FrameRenderer(tuple(gt.shape[1:]), (0.0, 1.0))
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_error_labels_do_not_overlap_in_a_crowded_real_frame():
+    from PIL import Image, ImageDraw
+
+    ev, renderer = _crowded_gowt1_frame()
+    assert len(ev) >= 30 and set(ev["kind"]) == {"missing link", "extra link"}
+    labels = error_labels(ev, renderer)
+    assert len(labels) == len(ev)
+    W = H = 512
+    # the old rule (right of the circle, level with its top) piles the two tags of a cell on each other
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    old = []
+    for lab in labels:
+        x, y, r = lab.marker
+        _, _, w, h = draw.textbbox((0, 0), lab.text, font=renderer._font, stroke_width=1)
+        x0 = x + r + 2 if x + r + 2 + w <= W else max(0, x - r - 2 - w)
+        old.append((x0, max(0, y - r), x0 + w, max(0, y - r) + h))
+    assert sum(_overlap(a, b) for i, a in enumerate(old) for b in old[:i]) >= len(ev) // 2
+    boxes = [lab.box for lab in labels]
+    clashes = [(a, b) for i, a in enumerate(boxes) for b in boxes[:i] if _overlap(a, b)]
+    assert not clashes, clashes[:5]
+    assert all(0 <= x0 and 0 <= y0 and x1 <= W and y1 <= H for x0, y0, x1, y1 in boxes)  # all fit in the frame
+    # …and stay near their cells: most tags within a circle's diameter of it
+    def gap(lab):  # noqa: ANN001, ANN202
+        x, y, r = lab.marker
+        x0, y0, x1, y1 = lab.box
+        return np.hypot(min(max(x, x0), x1) - x, min(max(y, y0), y1) - y) - r
+    gaps = np.array([gap(lab) for lab in labels])
+    assert np.median(gaps) < 2 * labels[0].marker[2], np.sort(gaps)
+    raw = np.zeros((1024, 1024), np.uint16)
+    pic = error_snapshot(raw, np.zeros_like(raw), np.zeros_like(raw), ev, renderer, 2)
+    assert pic.shape == (512, 512, 3)
+
+
+def test_error_labels_without_room_go_below_the_frame():
+    renderer = FrameRenderer((64, 64), (0.0, 1.0))
+    ev = pd.DataFrame([(0, "FN", k + 1, 0, 32.0, 32.0, "") for k in range(12)],
+                      columns=["frame", "kind", "gt_label", "pred_label", "y", "x", "detail"])
+    labels = error_labels(ev, renderer)
+    boxes = [lab.box for lab in labels]
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[:i] if _overlap(a, b)]
+    below = [lab for lab in labels if lab.box[1] >= 64]
+    assert below and all("at x=32, y=32" in lab.text for lab in below)
+    pic = error_snapshot(np.zeros((64, 64)), np.zeros((64, 64), int), np.zeros((64, 64), int), ev, renderer, 0)
+    assert pic.shape[0] >= max(b[3] for b in boxes) and pic.shape[1] == 64
+    assert place_labels([(5.0, 5.0, 3.0)], [(200, 10)], (64, 64)) == [None]  # wider than the frame
 
 
 def test_find_errors_of_gt_against_itself_is_empty(sim):
@@ -351,7 +473,7 @@ def test_report_renders_in_headless_chromium(damaged_report, tmp_path):
 
 
 # ------------------------------------------------------------------------------ command line
-def test_cli_report(tmp_path, capsys):
+def test_cli_report(tmp_path, capfd):
     from celltrace.cli import main
 
     gt = first_frames(Tracking.from_ctc(ctc_gt("Fluo-N2DH-GOWT1")), 5)
@@ -364,9 +486,12 @@ def test_cli_report(tmp_path, capsys):
     for t in range(5):
         tifffile.imwrite(seq / f"t{t:03d}.tif", movie[t])
     gt.to_ctc(tmp_path / "GT", kind="gt")
+    capfd.readouterr()
     rc = main(["report", str(tmp_path / "RES"), "--movie", str(seq), "--gt", str(tmp_path / "GT"),
                "--out", str(tmp_path / "rep"), "--quiet"])
     assert rc == 0
-    assert str(tmp_path / "rep" / "report.html") in capsys.readouterr().out
+    assert capfd.readouterr() == ("", "")  # -q: nothing at all; the exit status says it worked
     assert (tmp_path / "rep" / "metrics.json").exists()
+    rc = main(["report", str(tmp_path / "RES"), "--movie", str(seq), "--out", str(tmp_path / "rep2")])
+    assert rc == 0 and str(tmp_path / "rep2" / "report.html") in capfd.readouterr().out
     assert main(["report", str(tmp_path / "RES"), "--movie", str(seq), "--out", str(tmp_path / "rep")]) == 2

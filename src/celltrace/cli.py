@@ -188,7 +188,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = write_report(args.result, args.movie, args.out, gt=args.gt, progress=not args.quiet,
                         overwrite=args.overwrite, show_labels=args.labels, max_size=args.max_size,
                         fps=args.fps, max_frames_gif=args.gif_frames)
-    print(path)
+    _say(args, str(path))
     return 0
 
 

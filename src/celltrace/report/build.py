@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from celltrace.report.overlay import FrameRenderer, OverlayWriter, intensity_lim
 from celltrace.report.statistics import plot_statistics, track_statistics
 
 REPORT_FILE = "report.html"
+COLLAPSE_ROWS = 20  # longer tables of errors are folded in a <details> whose summary gives the count
 
 HEADLINE = ["TRA", "DET", "LNK", "SEG", "OP_CTB", "CT", "TF", "BC(2)", "CCA", "MOTA", "IDF1", "CHOTA",
             "AOGM", "AOGM_NS", "AOGM_FN", "AOGM_FP", "AOGM_ED", "AOGM_EA", "AOGM_EC"]
@@ -47,13 +49,14 @@ def _as_movie(x: Movie | str | Path | Any) -> Movie:
         return x
     if isinstance(x, (str, Path)):
         return open_movie(x)
-    return Movie(frames=x)
+    src = _file_of(x)
+    return Movie(frames=x, name=src.name if src else "movie", source=src)
 
 
 def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: str | Path,
                  gt: Tracking | str | Path | None = None, progress: bool = True, overwrite: bool = False,
                  max_frames_gif: int = 60, max_size: int = 512, show_labels: bool = False, fps: float = 8.0,
-                 metrics: bool = True, embed_limit_mb: float = 40.0, n_error_frames: int = 4,
+                 metrics: bool = True, embed_limit_mb: float = 40.0, n_error_frames: int = 4, gif_max_mb: float = 4.0,
                  title: str | None = None, scores: dict[str, Any] | None = None) -> Path:
     """Write a self-contained ``report.html`` (and its files) about one tracking result.
 
@@ -69,7 +72,10 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
         Ground truth: adds the metric table (:func:`celltrace.metrics.evaluate`) and the error view.
     progress : show progress bars.
     overwrite : replace an existing ``out``.
-    max_frames_gif : frames in the GIF preview (every k-th frame of the movie).
+    max_frames_gif : at most this many frames in the GIF preview (every k-th frame of the movie).
+    gif_max_mb : the GIF keeps fewer frames (evenly spread) when it would be larger than this. It is
+        drawn at the size of the movie up to 512 px (the default ``max_size``), so cells are as easy
+        to see as in the MP4, which it replaces where a browser cannot play H.264.
     max_size : longer side of the overlay movie, pixels (frames are shrunk, never enlarged).
     show_labels : write each track's label beside its cell in the movie.
     fps : frames per second of the movie.
@@ -118,8 +124,8 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
         finder = ErrorFinder() if ref is not None else None
         cells: list[pd.DataFrame] = []
         gt_counts = np.zeros(T, np.int64)
-        with OverlayWriter(tmp / "overlay.mp4", tmp / "overlay.gif", T, fps=fps,
-                           max_frames_gif=max_frames_gif) as writer:
+        with OverlayWriter(tmp / "overlay.mp4", tmp / "overlay.gif", T, fps=fps, max_frames_gif=max_frames_gif,
+                           gif_max_mb=gif_max_mb) as writer:
             for t in tqdm(range(T), desc="report", unit="frame", disable=not progress):
                 raw = np.asarray(mov[t])
                 lab = np.asarray(res.masks[t])
@@ -192,11 +198,30 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _describe(x: Any) -> str:
+def _file_of(x: Any) -> Path | None:
+    """The file or folder on disk that ``x`` was read from, if it says so: a path, a Movie's
+    ``source``, a Tracking's ``meta["source"]``, a numpy memmap's (or an h5py dataset's) file."""
     if isinstance(x, (str, Path)):
-        return H.esc(str(x))
-    src = getattr(x, "source", None) or getattr(x, "meta", {}).get("source")
-    return H.esc(str(src)) if src else H.esc(type(x).__name__ + " (in memory)")
+        return Path(x)
+    for obj in (x, getattr(x, "frames", None), getattr(x, "masks", None)):
+        if obj is None:
+            continue
+        meta = getattr(obj, "meta", None)
+        src = getattr(obj, "source", None) or (meta.get("source") if isinstance(meta, dict) else None)
+        src = src or getattr(obj, "filename", None) or getattr(getattr(obj, "file", None), "filename", None)
+        if isinstance(src, (str, Path)) and str(src):
+            return Path(src)
+    return None
+
+
+def _describe(x: Any) -> str:
+    """The input as the header shows it: its absolute path when it came from disk, else what it is."""
+    src = _file_of(x)
+    if src is not None:
+        return H.esc(os.path.abspath(src))
+    name = getattr(x, "name", None)
+    named = isinstance(name, str) and name not in ("", "movie")
+    return H.esc(type(x).__name__ + (f" '{name}'" if named else "") + " (in memory)")
 
 
 def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, result_arg: Any, movie_arg: Any,
@@ -217,7 +242,8 @@ def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, resul
     # movie
     dh, dw = renderer.out_shape
     body = [H.video(folder / "overlay.mp4", folder / "overlay.gif",
-                    H.png_bytes(poster) if poster is not None else None, width=dw, embed_limit_mb=embed_limit_mb),
+                    H.png_bytes(poster) if poster is not None else None, width=dw, embed_limit_mb=embed_limit_mb,
+                    n_frames=T),
             '<p class="note">Raw frames (shown at ' f"{dw} × {dh} px) with the contour of every cell in its track's "
             "colour (the same colour in every frame and in the lineage trees); a white ring around the daughters "
             "marks a division for the first frames after it.</p>",
@@ -256,7 +282,8 @@ def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, resul
                     for t, p in snapshots]
             body.append("<h3>Frames with most errors</h3><div class=\"grid\">" + "".join(figs) + "</div>")
         body.append("<h3>All errors</h3>" + H.table(errs.events.round({"y": 1, "x": 1}), id="errors-table",
-                                                  max_rows=300))
+                                                  max_rows=300, collapse_over=COLLAPSE_ROWS,
+                                                  what="disagreements", csv="errors.csv"))
         body.append(H.files(["errors.csv", "errors_per_frame.csv"]))
         sections.append(("errors", "Where the result disagrees", "\n".join(body)))
 
@@ -272,7 +299,8 @@ def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, resul
     sections.append(("lineage", "Lineage trees", "\n".join(body)))
 
     # statistics
-    caps = {"counts": "Cells per frame (result; GT dashed), divisions and lost tracks",
+    caps = {"counts": ("Cells per frame (result; GT dashed), divisions and lost tracks" if ref is not None
+                       else "Cells per frame, divisions and lost tracks"),
             "track_lengths": "Frames per track (CTC label segment)",
             "speeds": "Centroid displacement per frame; steps and per-track means",
             "msd": "Mean-squared displacement vs. lag, with diffusive and ballistic guides",
@@ -281,11 +309,12 @@ def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, resul
                    for k in ["counts", "track_lengths", "speeds", "msd", "division_times"] if k in plots)
     tracks_view = stats.tracks.copy()
     body = [H.table(stats.summary(), id="statistics-table"), f'<div class="grid">{figs}</div>',
-            "<details><summary>Tracks</summary>" + H.table(tracks_view, id="tracks-table", max_rows=500) + "</details>",
-            "<details><summary>Divisions</summary>"
+            f"<details><summary>Tracks ({len(tracks_view)})</summary>"
+            + H.table(tracks_view, id="tracks-table", max_rows=500, csv="tracks.csv") + "</details>",
+            f"<details><summary>Divisions ({len(stats.divisions)})</summary>"
             + H.table(stats.divisions.assign(daughters=stats.divisions["daughters"].map(
                 lambda d: " ".join(map(str, d)))) if len(stats.divisions) else stats.divisions,
-                      id="divisions-table", max_rows=500) + "</details>",
+                      id="divisions-table", max_rows=500, csv="divisions.csv") + "</details>",
             "<details><summary>Mean-squared displacement</summary>" + H.table(stats.msd, id="msd-table") + "</details>",
             '<p class="note">Units: pixels and frames. Every table is also a CSV file beside this page.</p>',
             H.files(["cells.csv", "tracks.csv", "steps.csv", "msd.csv", "divisions.csv", "counts.csv"])]

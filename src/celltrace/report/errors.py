@@ -273,10 +273,107 @@ def plot_errors_per_frame(report: ErrorReport, path: str | Path, dpi: int = 100)
     return Path(path)
 
 
+@dataclass
+class ErrorLabel:
+    """One error's tag in a snapshot: ``text`` in ``color``, its marker circle ``(x, y, r)`` and the
+    box ``(x0, y0, x1, y1)`` the text occupies (display pixels; below the frame if it did not fit)."""
+
+    text: str
+    color: tuple[int, int, int]
+    marker: tuple[float, float, float]
+    box: tuple[int, int, int, int]
+
+
+def _intersects(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(C, P) boolean: box c and box p overlap (touching edges do not count)."""
+    if not len(others):
+        return np.zeros((len(boxes), 0), dtype=bool)
+    b, o = boxes[:, None, :], others[None, :, :]
+    return (b[..., 0] < o[..., 2]) & (o[..., 0] < b[..., 2]) & (b[..., 1] < o[..., 3]) & (o[..., 1] < b[..., 3])
+
+
+def place_labels(markers: list[tuple[float, float, float]], sizes: list[tuple[int, int]],
+                 image_size: tuple[int, int], gap: int = 2) -> list[tuple[int, int, int, int] | None]:
+    """Boxes for labels of the given ``sizes`` (w, h) beside circular ``markers`` (x, y, r), greedily,
+    in order: each box lies inside ``image_size`` (W, H) and overlaps no box placed before it.
+
+    Candidates are positions around the marker (right, left, above, below, the diagonals) at growing
+    distances; the nearest one that is free wins, with a penalty for covering another marker's circle.
+    A label with no free place left in the image gets ``None``. Placed labels are at least ``gap``
+    pixels apart.
+    """
+    W, H = image_size
+    circles = np.array([(x - r, y - r, x + r, y + r) for x, y, r in markers], dtype=float).reshape(-1, 4)
+    placed: list[tuple[int, int, int, int]] = []
+    out: list[tuple[int, int, int, int] | None] = []
+    half = gap // 2
+    dirs = np.array([(1, 0), (-1, 0), (0, -1), (0, 1), (1, -1), (1, 1), (-1, -1), (-1, 1)], dtype=float)
+    for k, ((x, y, r), (w, h)) in enumerate(zip(markers, sizes)):
+        w, h = int(w) + gap, int(h) + gap
+        d = r + 2 + np.arange(0, max(W, H), max(4, h // 2), dtype=float)
+        dd = np.repeat(d, len(dirs))
+        ux, uy = np.tile(dirs[:, 0], len(d)), np.tile(dirs[:, 1], len(d))
+        diag = (ux != 0) & (uy != 0)
+        dd = np.where(diag, dd * 0.7071, dd)
+        # the box's edge nearest to the marker sits at distance d in direction (ux, uy)
+        x0 = np.where(ux > 0, x + dd, np.where(ux < 0, x - dd - w, x - w / 2))
+        y0 = np.where(uy > 0, y + dd, np.where(uy < 0, y - dd - h, y - h / 2))
+        # first choice, as before: to the right, level with the top of the circle
+        x0 = np.concatenate([[x + r + 2], x0])
+        y0 = np.concatenate([[y - r], y0])
+        cost = np.concatenate([[0.0], d.repeat(len(dirs)) - r - 2 + 0.5])
+        cand = np.round(np.stack([x0, y0, x0 + w, y0 + h], axis=1))
+        ok = (cand[:, 0] >= 0) & (cand[:, 1] >= 0) & (cand[:, 2] <= W) & (cand[:, 3] <= H)
+        ok &= ~_intersects(cand, np.array(placed, dtype=float).reshape(-1, 4)).any(axis=1)
+        others = np.delete(circles, k, axis=0)
+        cost = cost + 2 * h * _intersects(cand, others).sum(axis=1)
+        if not ok.any():
+            out.append(None)
+            continue
+        i = int(np.flatnonzero(ok)[np.argmin(cost[ok])])
+        a, b, c, e = (int(v) for v in cand[i])
+        placed.append((a, b, c, e))
+        out.append((a + half, b + half, c - (gap - half), e - (gap - half)))
+    return out
+
+
+def error_labels(events: pd.DataFrame, renderer: Any) -> list[ErrorLabel]:
+    """The tag of each error in ``events`` (one frame) placed beside its marker, no two overlapping;
+    tags with no room left in the frame get a row each below it (their text says where the marker is)."""
+    from PIL import Image, ImageDraw
+
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    sy, sx = renderer.scale
+    r = max(8, int(round(max(renderer.out_shape) / 28)))
+    items = []
+    for e in events.itertuples():
+        if not np.isfinite(e.y) or not np.isfinite(e.x):
+            continue
+        tag, col = MARKS[e.kind]
+        text = " ".join([tag] + ([f"gt{e.gt_label}"] if e.gt_label else []) + ([f"res{e.pred_label}"] if e.pred_label else []))
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=renderer._font, stroke_width=1)
+        items.append((text, col, (float(e.x * sx), float(e.y * sy), float(r)), (right - left, bottom - top)))
+    dh, dw = renderer.out_shape
+    boxes = place_labels([m for _, _, m, _ in items], [s for _, _, _, s in items], (dw, dh))
+    out, below = [], dh + 2
+    for (text, col, m, (w, h)), box in zip(items, boxes):
+        if box is None:  # a row of its own under the frame
+            text = f"{text} at x={m[0]:.0f}, y={m[1]:.0f}"
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=renderer._font, stroke_width=1)
+            box = (2, below, 2 + right - left, below + bottom - top)
+            below = box[3] + 2
+        out.append(ErrorLabel(text, col, m, box))
+    return out
+
+
 def error_snapshot(raw: np.ndarray, pred_frame: np.ndarray, gt_frame: np.ndarray, events: pd.DataFrame,
                    renderer: Any, t: int) -> np.ndarray:
     """RGB picture of frame ``t``: result contours in track colours, GT markers as thin white
-    outlines, every error circled with its tag (FN, FP, M, S, L-, L+, D-, D+) and GT/result labels."""
+    outlines, every error circled with its tag (FN, FP, M, S, L-, L+, D-, D+) and GT/result labels.
+
+    Tags are placed by :func:`error_labels` so that none overlaps another; a tag placed away from
+    its circle is joined to it by a thin line, and tags with no room left in the frame are listed
+    in a strip below it."""
     from PIL import Image, ImageDraw
 
     from celltrace.report.overlay import contour_mask
@@ -286,18 +383,28 @@ def error_snapshot(raw: np.ndarray, pred_frame: np.ndarray, gt_frame: np.ndarray
     edge = contour_mask(g) & ~contour_mask(renderer.small_labels(pred_frame))
     rgb = rgb.copy()
     rgb[edge] = (255, 255, 255)
-    img = Image.fromarray(rgb)
+    labels = error_labels(events, renderer)
+    H, W = rgb.shape[:2]
+    bottom = max([H] + [lab.box[3] + 2 for lab in labels])
+    img = Image.new("RGB", (W, bottom), (0, 0, 0))
+    img.paste(Image.fromarray(rgb), (0, 0))
     draw = ImageDraw.Draw(img)
-    sy, sx = renderer.scale
-    r = max(8, int(round(max(renderer.out_shape) / 28)))
-    for e in events.itertuples():
-        if not np.isfinite(e.y) or not np.isfinite(e.x):
+    for lab in labels:
+        cx, cy, r = lab.marker
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=lab.color, width=2)
+    for lab in labels:  # leader lines from the circle to a tag that is not right beside it
+        cx, cy, r = lab.marker
+        x0, y0, x1, y1 = lab.box
+        if y0 >= H:
             continue
-        tag, col = MARKS[e.kind]
-        cx, cy = e.x * sx, e.y * sy
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=col, width=2)
-        text = " ".join([tag] + ([f"gt{e.gt_label}"] if e.gt_label else []) + ([f"res{e.pred_label}"] if e.pred_label else []))
-        tw = draw.textlength(text, font=renderer._font)
-        x0 = cx + r + 2 if cx + r + 2 + tw <= img.size[0] else max(0, cx - r - 2 - tw)  # keep it inside the frame
-        draw.text((x0, max(0, cy - r)), text, fill=col, font=renderer._font, stroke_width=1, stroke_fill=(0, 0, 0))
+        px, py = min(max(cx, x0), x1), min(max(cy, y0), y1)  # nearest point of the box
+        dist = float(np.hypot(px - cx, py - cy))
+        if dist > r + 6:
+            ex, ey = cx + (px - cx) * r / dist, cy + (py - cy) * r / dist
+            draw.line([(ex, ey), (px, py)], fill=lab.color, width=1)
+    for lab in labels:
+        x0, y0, x1, y1 = lab.box
+        left, top, _, _ = draw.textbbox((0, 0), lab.text, font=renderer._font, stroke_width=1)
+        draw.text((x0 - left, y0 - top), lab.text, fill=lab.color, font=renderer._font, stroke_width=1,
+                  stroke_fill=(0, 0, 0))
     return np.asarray(img)

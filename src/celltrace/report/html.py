@@ -71,9 +71,10 @@ def img(path: str | Path, id: str | None = None, cls: str | None = None, alt: st
     return f"<figure>{tag}{cap}</figure>"
 
 
-def video(mp4: Path, gif: Path | None, poster: bytes | None, width: int, embed_limit_mb: float = 40.0) -> str:
+def video(mp4: Path, gif: Path | None, poster: bytes | None, width: int, embed_limit_mb: float = 40.0,
+          n_frames: int | None = None) -> str:
     """<video> of the overlay (embedded if small enough) + the GIF preview in a <details> (shown
-    instead of the video where the browser cannot play H.264)."""
+    instead of the video where the browser cannot play H.264); ``n_frames``: the movie's length."""
     size_mb = mp4.stat().st_size / 2**20
     src = data_uri(mp4, "video/mp4") if size_mb <= embed_limit_mb else mp4.name
     poster_attr = f' poster="{data_uri(poster, "image/png")}"' if poster else ""
@@ -85,14 +86,23 @@ def video(mp4: Path, gif: Path | None, poster: bytes | None, width: int, embed_l
         out.append(f'<p class="note">The movie ({size_mb:.0f} MB) is too large to embed: it plays from '
                    f'<code>{esc(mp4.name)}</code> beside this page.</p>')
     if gif is not None and gif.exists():
-        out.append(f'<details><summary>GIF preview (subsampled, {gif.stat().st_size / 2**20:.1f} MB)</summary>'
+        from PIL import Image
+
+        with Image.open(gif) as g:
+            n, (w, h) = g.n_frames, g.size
+        of = f" of {n_frames}" if n_frames and n_frames != n else ""
+        out.append(f'<details><summary>GIF preview ({n}{of} frame{"" if n == 1 and not of else "s"}, {w} × {h} px, '
+                   f'{gif.stat().st_size / 2**20:.1f} MB)</summary>'
                    f'<img id="overlay-gif" alt="overlay movie preview (GIF)" src="{data_uri(gif, "image/gif")}">'
                    "</details>")
     return "\n".join(out)
 
 
-def table(df: pd.DataFrame, id: str | None = None, max_rows: int | None = None, float_format: str = "{:.4g}") -> str:
-    """An HTML table of ``df`` (escaped); at most ``max_rows`` rows, with a note on the rest."""
+def table(df: pd.DataFrame, id: str | None = None, max_rows: int | None = None, float_format: str = "{:.4g}",
+          collapse_over: int | None = None, what: str = "rows", csv: str | None = None) -> str:
+    """An HTML table of ``df`` (escaped); at most ``max_rows`` rows, with a note on the rest (in
+    the file ``csv`` when given). A table of more than ``collapse_over`` rows is folded in a
+    ``<details>`` whose summary line says how many ``what`` there are and how many are shown."""
     shown = df if max_rows is None or len(df) <= max_rows else df.head(max_rows)
 
     def fmt(v: object) -> str:
@@ -112,9 +122,15 @@ def table(df: pd.DataFrame, id: str | None = None, max_rows: int | None = None, 
     body = "".join("<tr>" + "".join(cell(v, left) for v, left in zip(row, text)) + "</tr>"
                    for row in shown.itertuples(index=False))
     attrs = f' id="{esc(id)}"' if id else ""
-    more = (f'<p class="note">{len(df) - len(shown)} more rows in the CSV file.</p>'
+    where = f"<code>{esc(csv)}</code>" if csv else "the CSV file"
+    more = (f'<p class="note">{len(df) - len(shown)} more rows in {where}.</p>'
             if len(shown) < len(df) else "")
-    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    out = f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    if collapse_over is not None and len(df) > collapse_over:
+        part = f"the first {len(shown)} shown" if len(shown) < len(df) else "all shown"
+        out = (f'<details class="long-table"><summary>{len(df)} {esc(what)} ({part}; click to open)</summary>'
+               f"{out}</details>")
+    return out
 
 
 def files(names: Iterable[str]) -> str:

@@ -222,12 +222,15 @@ class OverlayWriter:
     """Streams rendered frames to ``mp4_path`` and keeps a preview for ``gif_path``.
 
     The GIF keeps at most ``max_frames_gif`` frames (every k-th), each shrunk so its longer side is
-    ≤ ``gif_size``. ``crf`` is x264's constant rate factor (lower: better and larger; 28 keeps
-    contours crisp at ~25 kB per 512² frame). Use as a context manager; :meth:`close` writes the GIF and finishes the MP4.
+    ≤ ``gif_size`` (never enlarged: a movie rendered smaller keeps its own size). At 512 px the cells
+    of a 1024² movie are as large as in the MP4; a GIF frame of that size costs ~120 kB (GOWT1), so
+    when the GIF would exceed ``gif_max_mb`` it keeps fewer frames, evenly spread, until it fits.
+    ``crf`` is x264's constant rate factor (lower: better and larger; 28 keeps contours crisp at
+    ~25 kB per 512² frame). Use as a context manager; :meth:`close` writes the GIF and finishes the MP4.
     """
 
     def __init__(self, mp4_path: str | Path, gif_path: str | Path | None, n_frames: int, fps: float = 8.0,
-                 max_frames_gif: int = 60, gif_size: int = 256, crf: int = 28):
+                 max_frames_gif: int = 60, gif_size: int = 512, gif_max_mb: float = 4.0, crf: int = 28):
         import imageio.v2 as imageio
 
         self.mp4_path, self.gif_path = Path(mp4_path), (Path(gif_path) if gif_path else None)
@@ -239,11 +242,13 @@ class OverlayWriter:
                                                          "-movflags", "+faststart"])
         step = max(1, int(np.ceil(n_frames / max(1, max_frames_gif))))
         self._gif_every = step
-        self._gif_size = gif_size
+        self._gif_size = int(gif_size)
+        self._gif_max_bytes = float(gif_max_mb) * 2**20
         self._gif: list[Image.Image] = []
         self._n = 0
         self.poster: np.ndarray | None = None
         self._poster_at = n_frames // 2
+        self.gif_frames = 0  # frames in the written GIF (set by close)
 
     def append(self, rgb: np.ndarray) -> None:
         self._writer.append_data(rgb)
@@ -260,9 +265,8 @@ class OverlayWriter:
     def close(self) -> None:
         self._writer.close()
         if self.gif_path is not None and self._gif:
-            duration = int(round(1000 * self._gif_every / self.fps))
-            self._gif[0].save(self.gif_path, save_all=True, append_images=self._gif[1:], duration=max(duration, 40),
-                              loop=0, optimize=False, disposal=1)
+            self.gif_frames = write_gif(self._gif, self.gif_path, seconds=self._n / self.fps,
+                                        max_bytes=self._gif_max_bytes)
         self._gif = []
 
     def __enter__(self) -> "OverlayWriter":
@@ -270,6 +274,27 @@ class OverlayWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def write_gif(frames: list[Image.Image], path: str | Path, seconds: float, max_bytes: float) -> int:
+    """Write ``frames`` as a looping GIF lasting about ``seconds``; while the file is larger than
+    ``max_bytes`` keep fewer frames (evenly spread). Returns the number of frames written."""
+    import io
+
+    keep = list(range(len(frames)))
+    while True:
+        chosen = [frames[i] for i in keep]
+        duration = max(40, int(round(1000 * seconds / len(chosen))))
+        buf = io.BytesIO()
+        chosen[0].save(buf, format="GIF", save_all=True, append_images=chosen[1:], duration=duration, loop=0,
+                       optimize=False, disposal=1)
+        size = buf.tell()
+        if size <= max_bytes or len(keep) == 1:
+            break
+        n = min(len(keep) - 1, max(1, int(len(keep) * max_bytes / size * 0.95)))
+        keep = [keep[i] for i in spread(len(keep), n)]
+    Path(path).write_bytes(buf.getvalue())
+    return len(keep)
 
 
 def write_overlay(movie: Any, tracking: Any, mp4_path: str | Path, gif_path: str | Path | None = None,
