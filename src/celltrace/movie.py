@@ -12,9 +12,10 @@ import numpy as np
 
 from celltrace.errors import InputError
 from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.io.names import frame_order
 from celltrace.io.tiff import IMAGE_SUFFIXES, check_2d, read_frame, tiff_info
 
-CTC_FRAME = re.compile(r"^t(\d{3,4})\.tiff?$")
+CTC_FRAME = re.compile(r"^t(\d+)\.tiff?$")
 
 
 @dataclass
@@ -56,15 +57,6 @@ class Movie:
 
     def __repr__(self) -> str:
         return f"Movie({self.name!r}, shape={self.shape}, dtype={self.dtype})"
-
-
-def _numbered(folder: Path, pattern: re.Pattern[str]) -> list[tuple[int, Path]]:
-    items = []
-    for p in folder.iterdir():
-        m = pattern.match(p.name)
-        if m:
-            items.append((int(m.group(1)), p))
-    return sorted(items)
 
 
 def _frames_from_files(files: list[Path]) -> LazyFrames:
@@ -111,9 +103,11 @@ OTHER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 def open_movie(path: str | Path) -> Movie:
     """Open a movie lazily.
 
-    Accepts a CTC sequence folder (``t000.tif``… or ``t0000.tif``…), a folder of single-frame images
-    (sorted by name), a multi-page TIFF of shape (T, H, W) (a 2D TIFF is a one-frame movie) or a zarr
-    array of shape (T, H, W). Headers are checked up front (missing files, damaged TIFFs, RGB or 3D
+    Accepts a CTC sequence folder (``t000.tif``…, ``t0000.tif``… or ``t0.tif``…), a folder of
+    single-frame images (in the order of the number in their names, ``frame2`` before ``frame10``;
+    names whose order is ambiguous are refused, see :func:`~celltrace.io.names.frame_order`), a
+    multi-page TIFF of shape (T, H, W) (a 2D TIFF is a one-frame movie) or a zarr array of shape
+    (T, H, W). Headers are checked up front (missing files, damaged TIFFs, RGB or 3D
     frames, frames of different shapes raise :class:`~celltrace.errors.InputError`); pixels are read
     one frame at a time on access.
     """
@@ -123,7 +117,9 @@ def open_movie(path: str | Path) -> Movie:
     if path.is_dir() and (path.suffix == ".zarr" or (path / ".zarray").exists() or (path / "zarr.json").exists()):
         return _open_zarr(path)
     if path.is_dir():
-        ctc = _numbered(path, CTC_FRAME)
+        images = [p for p in path.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES and not p.name.startswith(".")]
+        ctc = frame_order(path, [p for p in images if CTC_FRAME.match(p.name)])
         if ctc:
             indices = [i for i, _ in ctc]
             if indices != list(range(indices[0], indices[0] + len(indices))):
@@ -131,10 +127,7 @@ def open_movie(path: str | Path) -> Movie:
                 raise InputError(path, f"CTC sequence has missing frames: {missing[:5]}")
             files = [p for _, p in ctc]
         else:
-            files = sorted(
-                p for p in path.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES and not p.name.startswith(".")
-            )
+            files = [p for _, p in frame_order(path, images)]
         if not files:
             raise InputError(path, "folder holds no image frames (expected t000.tif… or *.tif/*.png)")
         return Movie(_frames_from_files(files), name=path.name, source=path)
