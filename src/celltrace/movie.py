@@ -13,7 +13,7 @@ import numpy as np
 from celltrace.errors import InputError
 from celltrace.frames import Frames, LazyFrames, as_frames
 from celltrace.io.names import frame_order
-from celltrace.io.tiff import IMAGE_SUFFIXES, check_2d, read_frame, tiff_info
+from celltrace.io.tiff import IMAGE_SUFFIXES, check_2d, read_frame, read_stack, tiff_info
 
 CTC_FRAME = re.compile(r"^t(\d+)\.tiff?$")
 
@@ -142,18 +142,9 @@ def open_movie(path: str | Path) -> Movie:
         if npages == shape[0]:
             loader = lambda t: read_frame(path, key=t)  # noqa: E731
         else:  # one page holding the whole stack: read it once on demand
-            loader = lambda t: _read_stack(path)[t]  # noqa: E731
+            loader = lambda t: read_stack(path)[t]  # noqa: E731
         return Movie(LazyFrames(shape[0], shape[1:], dtype, loader), name=path.stem, source=path)
     raise InputError(path, "unsupported movie format (expected a folder, a .tif/.tiff file or a .zarr array)")
-
-
-def _read_stack(path: Path) -> np.ndarray:
-    import tifffile
-
-    try:
-        return tifffile.imread(path)
-    except Exception as exc:
-        raise InputError(path, f"cannot read TIFF data ({type(exc).__name__}: {exc})") from None
 
 
 def _open_zarr(path: Path) -> Movie:
