@@ -7,12 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 import tifffile
 
+from celltrace import Tracking
 from celltrace.cli import main
+from celltrace.errors import CelltraceWarning
+from celltrace.movie import Movie
 from conftest import REPO, ctc_sequence
 
 SIM = "Fluo-N2DH-SIM+"
@@ -57,3 +61,71 @@ def test_truncated_tiff_gives_exactly_one_line(tmp_path, how):
         assert proc.stderr.startswith(f"celltrace: error: {damaged}: ")
         assert ("truncated TIFF" if how == "rewritten" else "damaged or truncated file?") in proc.stderr
     assert not (tmp_path / "R").exists()
+
+
+# ---------------------------------------------------------------------- NaN / inf pixels
+def test_nan_and_inf_patches_are_filled_and_reported_once(tmp_path, capsys):
+    clean = real_stack()
+    patchy = clean.copy()
+    patchy[2, 300:360, 200:260] = np.nan
+    patchy[5, 40:100, 500:560] = np.nan
+    patchy[7, 100:140, 300:360] = np.inf
+    patchy[7, 500:520, 10:40] = -np.inf
+    patchy[9][np.random.default_rng(0).random(patchy[9].shape) < 0.01] = np.nan  # scattered pixels
+    tifffile.imwrite(tmp_path / "clean.tif", clean, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "patchy.tif", patchy, photometric="minisblack")
+    code, _, err = run(capsys, "track", str(tmp_path / "clean.tif"), "--method", "classic", "--out", str(tmp_path / "C"), "-q")
+    assert code == 0 and err == ""
+    code, _, err = run(capsys, "track", str(tmp_path / "patchy.tif"), "--method", "classic", "--out", str(tmp_path / "P"), "-q")
+    assert code == 0, err
+    n_clean, n_patchy = Tracking.from_ctc(tmp_path / "C").n_tracks, Tracking.from_ctc(tmp_path / "P").n_tracks
+    assert n_clean > 0 and abs(n_patchy - n_clean) <= 1  # unrepaired, the patches made 13 tracks of 8
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"celltrace: warning: {tmp_path / 'patchy.tif'}: NaN/inf")
+    n9 = int(np.isnan(patchy[9]).sum())
+    for part in ("4 frame(s)", "frame 2: 3600 px", "frame 5: 3600 px", "frame 7: 3000 px", f"frame 9: {n9} px"):
+        assert part in lines[0]
+
+
+def test_all_nan_movie_is_refused_in_one_line(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "nan.tif", np.full_like(real_stack(3), np.nan), photometric="minisblack")
+    for method in ("classic", "caliban"):
+        code, _, err = run(capsys, "track", str(tmp_path / "nan.tif"), "--method", method, "--out", str(tmp_path / "R"), "-q")
+        assert code == 2 and err.count("\n") == 1
+        assert err == f"celltrace: error: {tmp_path / 'nan.tif'}: frame 0: every pixel is NaN or infinite; nothing to track\n"
+        assert not (tmp_path / "R").exists()
+    # in a folder of frames, the error names the frame's file
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    stack = real_stack(4)
+    stack[2] = np.inf
+    for t, f in enumerate(stack):
+        tifffile.imwrite(folder / f"frame{t}.tif", f)
+    code, _, err = run(capsys, "track", str(folder), "--method", "classic", "--out", str(tmp_path / "R"), "-q")
+    assert code == 2 and err == f"celltrace: error: {folder / 'frame2.tif'}: frame 2: every pixel is NaN or infinite; nothing to track\n"
+
+
+def test_movie_frames_are_finite_for_every_reader():
+    stack = real_stack(3)
+    stack[1, :10, :10] = np.nan
+    before = stack.copy()
+    movie = Movie(frames=stack)
+    frame = movie[1]
+    assert np.isfinite(frame).all() and np.all(frame[:10, :10] == np.median(before[1][np.isfinite(before[1])]))
+    assert np.isfinite(np.asarray(movie.frames[0:3])).all()  # also through .frames, as caliban's linker reads it
+    np.testing.assert_array_equal(stack, before)  # the caller's array is untouched
+    assert movie.nonfinite == {1: 100}
+    with pytest.warns(CelltraceWarning, match=r"frame 1: 100 px"):
+        movie.warn_nonfinite()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        movie.warn_nonfinite()  # once
+
+
+def test_convert_keeps_nan_pixels(tmp_path, capsys):
+    stack = real_stack(2)
+    stack[1, 5:9, 5:9] = np.nan
+    tifffile.imwrite(tmp_path / "m.tif", stack, photometric="minisblack")
+    code, _, err = run(capsys, "convert", str(tmp_path / "m.tif"), str(tmp_path / "back.tif"), "--to", "tiff", "-q")
+    assert code == 0 and err == ""
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "back.tif"), stack)  # NaN == NaN here

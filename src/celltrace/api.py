@@ -48,4 +48,5 @@ def track(movie: Movie | str | Path | np.ndarray, method: str = DEFAULT_METHOD,
     tracker = load_tracker(method, **params)
     result = tracker.track(movie, masks=masks, progress=progress)
     result.meta.setdefault("method", method)
+    movie.warn_nonfinite()
     return result.validate()
