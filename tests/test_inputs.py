@@ -8,16 +8,17 @@ import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 
-from celltrace import Tracking
+from celltrace import InputError, Tracking
 from celltrace.cli import main
 from celltrace.errors import CelltraceWarning
 from celltrace.movie import Movie
-from conftest import REPO, ctc_sequence
+from conftest import REPO, ctc_gt, ctc_sequence
 
 SIM = "Fluo-N2DH-SIM+"
 
@@ -129,3 +130,58 @@ def test_convert_keeps_nan_pixels(tmp_path, capsys):
     code, _, err = run(capsys, "convert", str(tmp_path / "m.tif"), str(tmp_path / "back.tif"), "--to", "tiff", "-q")
     assert code == 0 and err == ""
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "back.tif"), stack)  # NaN == NaN here
+
+
+# ---------------------------------------------------------------------- label images
+def _masks_and_movie(tmp_path: Path, n: int = 6) -> tuple[Path, Path, list[np.ndarray]]:
+    gt = Tracking.from_ctc(ctc_gt(SIM))
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for t in range(n):
+        shutil.copy(ctc_sequence(SIM) / f"t{t:03d}.tif", seq / f"t{t:03d}.tif")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    return seq, masks, [np.asarray(gt.masks[t]).astype(np.int32) for t in range(n)]
+
+
+def test_negative_labels_are_refused_naming_the_mask_file(tmp_path, capsys):
+    seq, masks, frames = _masks_and_movie(tmp_path)
+    frames[3] = np.where(frames[3] == frames[3].max(), -5, frames[3])
+    for t, f in enumerate(frames):
+        tifffile.imwrite(masks / f"seg_{t:03d}.tif", f)
+    code, _, err = run(capsys, "track", str(seq), "--masks", str(masks), "--method", "classic", "--out", str(tmp_path / "R"), "-q")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"celltrace: error: {masks / 'seg_003.tif'}: label image 3 holds negative labels")
+    assert not (tmp_path / "R").exists()
+
+
+def test_float_masks_need_whole_numbers(tmp_path, capsys):
+    seq, masks, frames = _masks_and_movie(tmp_path)
+    for t, f in enumerate(frames):  # float32 label images holding whole numbers: linked as integers
+        tifffile.imwrite(masks / f"seg_{t:03d}.tif", f.astype(np.float32))
+    code, _, err = run(capsys, "track", str(seq), "--masks", str(masks), "--method", "classic", "--out", str(tmp_path / "R"), "-q")
+    assert code == 0, err
+    res = Tracking.from_ctc(tmp_path / "R")
+    for t, f in enumerate(frames):
+        np.testing.assert_array_equal(np.asarray(res.masks[t]) > 0, f > 0)
+    bad = frames[4].astype(np.float32)
+    bad[bad == bad.max()] = 2.5
+    tifffile.imwrite(masks / "seg_004.tif", bad)
+    code, _, err = run(capsys, "track", str(seq), "--masks", str(masks), "--method", "classic", "--out", str(tmp_path / "R2"), "-q")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"celltrace: error: {masks / 'seg_004.tif'}: label image 4 holds non-integer values (e.g. 2.5)")
+    bad[0, 0] = np.nan  # NaN is not a label either, and is not "repaired" like a movie's pixels
+    bad[bad == 2.5] = 1
+    tifffile.imwrite(masks / "seg_004.tif", bad)
+    code, _, err = run(capsys, "track", str(seq), "--masks", str(masks), "--method", "classic", "--out", str(tmp_path / "R2"), "-q")
+    assert code == 2 and "seg_004.tif: label image 4 holds non-integer values (e.g. nan)" in err
+
+
+def test_label_arrays_are_checked_in_the_python_api():
+    import celltrace
+
+    stack = real_stack(3)
+    masks = np.zeros(stack.shape, np.int16)
+    masks[1, 10:20, 10:20] = -1
+    with pytest.raises(InputError, match=r"^masks: label image 1 holds negative labels"):
+        celltrace.track(stack, method="classic", masks=masks, progress=False)
