@@ -185,3 +185,35 @@ def test_label_arrays_are_checked_in_the_python_api():
     masks[1, 10:20, 10:20] = -1
     with pytest.raises(InputError, match=r"^masks: label image 1 holds negative labels"):
         celltrace.track(stack, method="classic", masks=masks, progress=False)
+
+
+# ---------------------------------------------------------------------- --param values
+@pytest.mark.parametrize("method, param, expected", [
+    ("classic", "cell_radius=abc", "--param cell_radius: expected a positive number or null, got 'abc'"),
+    ("classic", "cell_radius=NaN", "--param cell_radius: expected a positive number or null, got nan"),
+    ("classic", "cell_radius=-3", "--param cell_radius: expected a positive number or null, got -3"),
+    ("classic", "radius_frames=1.5", "--param radius_frames: expected an integer ≥ 1, got 1.5"),
+    ("classic", "max_gap=Infinity", "--param max_gap: expected a non-negative integer, got inf"),
+    ("classic", "divisions=maybe", "--param divisions: expected true or false, got 'maybe'"),
+    ("classic", "threshold_method=best", "--param threshold_method: expected one of otsu, li, triangle, mean, got 'best'"),
+    ("caliban", "cell_radius=abc", "--param cell_radius: expected a positive number or null, got 'abc'"),
+    ("caliban", "percentiles=[1, 99, 5]", "--param percentiles: expected 2 values, each a number in [0, 100], got [1, 99, 5]"),
+    ("caliban", "division_probability=2", "--param division_probability: expected a number in [0, 1], got 2"),
+    ("embedtrack", "seed_threshold=NaN", "--param seed_threshold: expected a number in [0, 1], got nan"),
+])
+def test_bad_param_values_are_one_line(tmp_path, capsys, method, param, expected):
+    movie = tmp_path / "m.tif"
+    tifffile.imwrite(movie, real_stack(2), photometric="minisblack")
+    code, _, err = run(capsys, "track", str(movie), "--method", method, "--param", param, "--out", str(tmp_path / "R"), "-q")
+    assert (code, err) == (2, f"celltrace: error: {expected}\n")
+
+
+def test_good_param_values_still_work(tmp_path, capsys):
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for t in range(4):
+        shutil.copy(ctc_sequence(SIM) / f"t{t:03d}.tif", seq / f"t{t:03d}.tif")
+    code, _, err = run(capsys, "track", str(seq), "--method", "classic", "--param", "cell_radius=12",
+                       "--param", "max_gap=1.0", "--param", "threshold_method=otsu", "--out", str(tmp_path / "R"), "-q")
+    assert code == 0, err
+    assert Tracking.from_ctc(tmp_path / "R").n_tracks > 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from celltrace.errors import CelltraceError, CelltraceWarning, InputError
+from celltrace.methods.config import ParameterError
 
 DEMO_DIR = "celltrace-demo"
 
@@ -315,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _one_line_warnings():
             return func(args)
+    except ParameterError as exc:  # named as the user typed it
+        print(f"celltrace: error: --param {exc.name}: {exc.problem}", file=sys.stderr)
+        return 2
     except CelltraceError as exc:
         print(f"celltrace: error: {exc}", file=sys.stderr)
         return 2
