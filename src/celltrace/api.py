@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from celltrace.errors import InputError
-from celltrace.frames import Frames
+from celltrace.frames import Frames, LazyFrames, as_frames
 from celltrace.methods.base import DEFAULT_METHOD, load_tracker
 from celltrace.movie import Movie, open_movie
 from celltrace.tracking import Tracking
@@ -17,18 +17,49 @@ from celltrace.tracking import Tracking
 def open_masks(path: str | Path, movie: Movie | None = None) -> Frames:
     """Open a folder (or stack) of per-frame label images for linking-only mode.
 
-    Checks that they are integer-valued and, when ``movie`` is given, that there is one mask per
-    frame of the same 2D shape.
+    Checks that they are integer or float images and, when ``movie`` is given, that there is one
+    mask per frame of the same 2D shape; each frame is checked as it is read (:func:`check_labels`).
     """
-    masks = open_movie(path)
-    if not np.issubdtype(masks.dtype, np.integer):
+    masks = open_movie(path, finite=False)
+    if not (np.issubdtype(masks.dtype, np.integer) or np.issubdtype(masks.dtype, np.floating)):
         raise InputError(path, f"label images have dtype {masks.dtype}; expected integer labels")
     if movie is not None:
         if len(masks) != len(movie):
             raise InputError(path, f"{len(masks)} label images for a movie of {len(movie)} frames")
         if masks.frame_shape != movie.frame_shape:
             raise InputError(path, f"label images of shape {masks.frame_shape} for frames of shape {movie.frame_shape}")
-    return masks.frames
+    return check_labels(masks.frames, masks.meta.get("files") or masks.source or path)
+
+
+def check_labels(masks: Frames, source: str | Path | list[Path] | None = None) -> LazyFrames:
+    """``masks`` (T, H, W) read lazily, each frame checked as it is read: labels are whole numbers
+    ≥ 0 (0 = background). Float label images holding whole numbers are read as int64. A frame with
+    a negative, fractional, NaN or infinite label raises :class:`~celltrace.errors.InputError`
+    naming its file (``source``: one file per frame, or the file of the whole stack) and the frame.
+    """
+    frames = as_frames(masks)
+    dtype = np.dtype(frames.dtype)
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise InputError(source if isinstance(source, (str, Path)) else None,
+                         f"label images have dtype {dtype}; expected integer labels")
+    out_dtype = dtype if np.issubdtype(dtype, np.integer) else np.dtype(np.int64)
+
+    def where(t: int) -> str | Path | None:
+        return source[t] if isinstance(source, list) else source
+
+    def check(t: int, frame: np.ndarray) -> np.ndarray:
+        if frame.dtype.kind == "f":
+            ok = np.isfinite(frame) & (frame == np.round(frame))
+            if not ok.all():
+                bad = frame[~ok].flat[0]
+                raise InputError(where(t), f"label image {t} holds non-integer values (e.g. {bad}); "
+                                           "expected whole-number labels")
+        if frame.size and frame.min() < 0:
+            raise InputError(where(t), f"label image {t} holds negative labels (e.g. {frame.min():g}); "
+                                       "expected labels ≥ 0 (0 = background)")
+        return frame.astype(out_dtype, copy=False)
+
+    return LazyFrames(len(frames), tuple(frames.shape[1:]), out_dtype, lambda t: check(t, np.asarray(frames[t])))
 
 
 def track(movie: Movie | str | Path | np.ndarray, method: str = DEFAULT_METHOD,
@@ -43,9 +74,12 @@ def track(movie: Movie | str | Path | np.ndarray, method: str = DEFAULT_METHOD,
         movie = open_movie(movie) if isinstance(movie, (str, Path)) else Movie(frames=np.asarray(movie))
     if isinstance(masks, (str, Path)):
         masks = open_masks(masks, movie)
-    elif masks is not None and (len(masks) != len(movie) or tuple(masks.shape[1:]) != movie.frame_shape):
-        raise InputError(None, f"masks of shape {tuple(masks.shape)} do not match the movie's {movie.shape}")
+    elif masks is not None:
+        if len(masks) != len(movie) or tuple(masks.shape[1:]) != movie.frame_shape:
+            raise InputError(None, f"masks of shape {tuple(masks.shape)} do not match the movie's {movie.shape}")
+        masks = check_labels(masks, "masks")
     tracker = load_tracker(method, **params)
     result = tracker.track(movie, masks=masks, progress=progress)
     result.meta.setdefault("method", method)
+    movie.warn_nonfinite()
     return result.validate()

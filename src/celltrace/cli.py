@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
-from celltrace.errors import CelltraceError, InputError
+from celltrace.errors import CelltraceError, CelltraceWarning, InputError
+from celltrace.methods.config import ParameterError
 
 DEMO_DIR = "celltrace-demo"
 
@@ -101,7 +105,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         from celltrace.errors import OutputExistsError
         raise OutputExistsError(dst)
     if to in ("tiff", "ctc-seq"):
-        movie = open_movie(src)
+        movie = open_movie(src, finite=False)  # converting changes no pixel
         if to == "tiff":
             with atomic_file(dst) as tmp:
                 write_movie_tiff(movie.frames, tmp, progress=not args.quiet)
@@ -288,12 +292,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show celltrace's own warnings as one ``celltrace: warning: ...`` line (others as usual)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CelltraceWarning)
+        show = warnings.showwarning
+
+        def _show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, CelltraceWarning):
+                print(f"celltrace: warning: {message}", file=sys.stderr)
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = _show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with _one_line_warnings():
+            return func(args)
+    except ParameterError as exc:  # named as the user typed it
+        print(f"celltrace: error: --param {exc.name}: {exc.problem}", file=sys.stderr)
+        return 2
     except CelltraceError as exc:
         print(f"celltrace: error: {exc}", file=sys.stderr)
         return 2

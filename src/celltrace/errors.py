@@ -27,3 +27,8 @@ class OutputExistsError(CelltraceError):
 
     def __init__(self, path: str | Path):
         super().__init__(f"{path}: output folder already exists (use --overwrite to replace it)")
+
+
+class CelltraceWarning(UserWarning):
+    """Input celltrace could use after repairing it (e.g. NaN pixels filled); one line, shown by the
+    CLI as ``celltrace: warning: ...``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from celltrace.errors import InputError
+from celltrace.errors import CelltraceWarning, InputError
 from celltrace.frames import Frames, LazyFrames, as_frames
-from celltrace.io.tiff import IMAGE_SUFFIXES, check_2d, read_frame, tiff_info
+from celltrace.io.names import frame_order
+from celltrace.io.tiff import IMAGE_SUFFIXES, check_2d, read_frame, read_stack, tiff_info
 
-CTC_FRAME = re.compile(r"^t(\d{3,4})\.tiff?$")
+CTC_FRAME = re.compile(r"^t(\d+)\.tiff?$")
 
 
 @dataclass
@@ -22,15 +24,56 @@ class Movie:
     """A 2D+time movie. ``frames[t]`` is frame t as a 2D numpy array, read on access.
 
     Open one with :func:`open_movie`; wrap an in-memory array with ``Movie(frames=array)``.
+
+    Unless ``finite=False`` (label images), float frames are made finite on access, for every method
+    alike: NaN and ±inf pixels become the median of the frame's finite pixels (counted in
+    :attr:`nonfinite`, reported once by :meth:`warn_nonfinite`), and a frame with no finite pixel
+    raises :class:`~celltrace.errors.InputError` naming the file and the frame.
     """
 
     frames: Frames
     name: str = "movie"
     source: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    finite: bool = True
+    nonfinite: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    """Frame → number of NaN/inf pixels replaced, for the frames read so far."""
+    _warned: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.frames = as_frames(self.frames)
+        if self.finite and np.issubdtype(self.frames.dtype, np.floating):
+            raw = self.frames  # checked a frame at a time: a float memmap is not read up front
+            lazy = raw if isinstance(raw, LazyFrames) else LazyFrames(len(raw), raw.shape[1:], raw.dtype,
+                                                                      lambda t: raw[t])
+            self.frames = lazy.map(self._finite)
+
+    def _finite(self, t: int, frame: np.ndarray) -> np.ndarray:
+        """``frame`` with its NaN/inf pixels replaced by the median of its finite pixels."""
+        bad = ~np.isfinite(frame)
+        n = int(np.count_nonzero(bad))
+        if n == 0:
+            return frame
+        if n == frame.size:
+            files = self.meta.get("files")
+            where = files[t] if files is not None and len(files) == len(self) else (self.source or self.name)
+            raise InputError(where, f"frame {t}: every pixel is NaN or infinite; nothing to track")
+        frame = np.array(frame)
+        frame[bad] = np.median(frame[~bad])
+        self.nonfinite[t] = n
+        return frame
+
+    def warn_nonfinite(self) -> None:
+        """Warn (once per movie, a :class:`~celltrace.errors.CelltraceWarning`) which frames read
+        so far had NaN/inf pixels replaced, and how many."""
+        if not self.nonfinite or self._warned:
+            return
+        self._warned = True
+        items = sorted(self.nonfinite.items())
+        listed = ", ".join(f"frame {t}: {n} px" for t, n in items[:8]) + (", …" if len(items) > 8 else "")
+        total = sum(n for _, n in items)
+        warnings.warn(f"{self.source or self.name}: NaN/inf pixels replaced by the frame's median in {len(items)} "
+                      f"frame(s) ({listed}; {total} px in all)", CelltraceWarning, stacklevel=2)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -56,15 +99,6 @@ class Movie:
 
     def __repr__(self) -> str:
         return f"Movie({self.name!r}, shape={self.shape}, dtype={self.dtype})"
-
-
-def _numbered(folder: Path, pattern: re.Pattern[str]) -> list[tuple[int, Path]]:
-    items = []
-    for p in folder.iterdir():
-        m = pattern.match(p.name)
-        if m:
-            items.append((int(m.group(1)), p))
-    return sorted(items)
 
 
 def _frames_from_files(files: list[Path]) -> LazyFrames:
@@ -108,22 +142,27 @@ def _read_other_image(path: Path, check: bool = True) -> np.ndarray:
 OTHER_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-def open_movie(path: str | Path) -> Movie:
+def open_movie(path: str | Path, finite: bool = True) -> Movie:
     """Open a movie lazily.
 
-    Accepts a CTC sequence folder (``t000.tif``… or ``t0000.tif``…), a folder of single-frame images
-    (sorted by name), a multi-page TIFF of shape (T, H, W) (a 2D TIFF is a one-frame movie) or a zarr
-    array of shape (T, H, W). Headers are checked up front (missing files, damaged TIFFs, RGB or 3D
+    Accepts a CTC sequence folder (``t000.tif``…, ``t0000.tif``… or ``t0.tif``…), a folder of
+    single-frame images (in the order of the number in their names, ``frame2`` before ``frame10``;
+    names whose order is ambiguous are refused, see :func:`~celltrace.io.names.frame_order`), a
+    multi-page TIFF of shape (T, H, W) (a 2D TIFF is a one-frame movie) or a zarr array of shape
+    (T, H, W). Headers are checked up front (missing files, damaged TIFFs, RGB or 3D
     frames, frames of different shapes raise :class:`~celltrace.errors.InputError`); pixels are read
-    one frame at a time on access.
+    one frame at a time on access. ``finite=False`` keeps NaN/inf pixels as they are (see
+    :class:`Movie`; for label images, which must not be repaired).
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file or folder")
     if path.is_dir() and (path.suffix == ".zarr" or (path / ".zarray").exists() or (path / "zarr.json").exists()):
-        return _open_zarr(path)
+        return _open_zarr(path, finite)
     if path.is_dir():
-        ctc = _numbered(path, CTC_FRAME)
+        images = [p for p in path.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES and not p.name.startswith(".")]
+        ctc = frame_order(path, [p for p in images if CTC_FRAME.match(p.name)])
         if ctc:
             indices = [i for i, _ in ctc]
             if indices != list(range(indices[0], indices[0] + len(indices))):
@@ -131,17 +170,14 @@ def open_movie(path: str | Path) -> Movie:
                 raise InputError(path, f"CTC sequence has missing frames: {missing[:5]}")
             files = [p for _, p in ctc]
         else:
-            files = sorted(
-                p for p in path.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES and not p.name.startswith(".")
-            )
+            files = [p for _, p in frame_order(path, images)]
         if not files:
             raise InputError(path, "folder holds no image frames (expected t000.tif… or *.tif/*.png)")
-        return Movie(_frames_from_files(files), name=path.name, source=path)
+        return Movie(_frames_from_files(files), name=path.name, source=path, meta={"files": files}, finite=finite)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         shape, dtype, npages = tiff_info(path)
         if len(shape) == 2:
-            return Movie(_frames_from_files([path]), name=path.stem, source=path)
+            return Movie(_frames_from_files([path]), name=path.stem, source=path, finite=finite)
         if len(shape) == 3 and shape[-1] in (3, 4) and npages == 1:
             check_2d(path, shape)
         if len(shape) != 3:
@@ -149,21 +185,12 @@ def open_movie(path: str | Path) -> Movie:
         if npages == shape[0]:
             loader = lambda t: read_frame(path, key=t)  # noqa: E731
         else:  # one page holding the whole stack: read it once on demand
-            loader = lambda t: _read_stack(path)[t]  # noqa: E731
-        return Movie(LazyFrames(shape[0], shape[1:], dtype, loader), name=path.stem, source=path)
+            loader = lambda t: read_stack(path)[t]  # noqa: E731
+        return Movie(LazyFrames(shape[0], shape[1:], dtype, loader), name=path.stem, source=path, finite=finite)
     raise InputError(path, "unsupported movie format (expected a folder, a .tif/.tiff file or a .zarr array)")
 
 
-def _read_stack(path: Path) -> np.ndarray:
-    import tifffile
-
-    try:
-        return tifffile.imread(path)
-    except Exception as exc:
-        raise InputError(path, f"cannot read TIFF data ({type(exc).__name__}: {exc})") from None
-
-
-def _open_zarr(path: Path) -> Movie:
+def _open_zarr(path: Path, finite: bool = True) -> Movie:
     try:
         import zarr
     except ImportError:
@@ -175,4 +202,4 @@ def _open_zarr(path: Path) -> Movie:
     if not hasattr(arr, "shape") or len(arr.shape) != 3:
         raise InputError(path, f"zarr array of shape {getattr(arr, 'shape', None)}; expected (T, H, W)")
     return Movie(LazyFrames(arr.shape[0], arr.shape[1:], arr.dtype, lambda t: np.asarray(arr[t])),
-                 name=path.stem, source=path)
+                 name=path.stem, source=path, finite=finite)

@@ -12,6 +12,7 @@ import pandas as pd
 from celltrace.errors import InputError
 from celltrace.frames import LazyFrames
 from celltrace.io.atomic import atomic_dir
+from celltrace.io.names import numbered_files
 from celltrace.io.tiff import check_2d, read_frame, tiff_info, write_frame
 from celltrace.tracking import LINEAGE_COLUMNS, Tracking, label_dtype, make_lineage
 
@@ -52,10 +53,6 @@ def write_lineage(lineage: pd.DataFrame, path: str | Path) -> None:
     Path(path).write_text("".join(f"{a} {b} {c} {d}\n" for a, b, c, d in lin[LINEAGE_COLUMNS].to_numpy()))
 
 
-def _numbered_files(folder: Path, pattern: re.Pattern[str]) -> list[tuple[int, Path]]:
-    return sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.match(p.name)))
-
-
 def locate_ctc(folder: str | Path) -> tuple[str, Path, Path]:
     """Return (kind, mask folder, lineage file) for a GT folder, its TRA folder, or a RES folder."""
     folder = Path(folder)
@@ -81,7 +78,7 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
     """
     kind, mask_dir, lineage_file = locate_ctc(folder)
     pattern = GT_MASK if kind == "gt" else RES_MASK
-    files = _numbered_files(mask_dir, pattern)
+    files = numbered_files(mask_dir, pattern)
     if not files:
         raise InputError(mask_dir, f"no mask files ({'man_trackNNN.tif' if kind == 'gt' else 'maskNNN.tif'})")
     indices = [i for i, _ in files]
@@ -148,7 +145,7 @@ def seg_files(gt_folder: str | Path) -> dict[int, Path]:
     seg = Path(gt_folder) / "SEG"
     if not seg.is_dir():
         return {}
-    return dict(_numbered_files(seg, SEG_MASK))
+    return dict(numbered_files(seg, SEG_MASK))
 
 
 def read_seg(gt_folder: str | Path) -> dict[int, np.ndarray]:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +18,73 @@ from celltrace.errors import InputError
 IMAGE_SUFFIXES = (".tif", ".tiff")
 
 
-def tiff_info(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """Return (shape of the first page series, dtype, number of pages) without decoding pixels."""
+class _HoldBack(logging.Filter):
+    """Keeps tifffile's log records (damaged files log a line or two before they fail) off the
+    console while the current thread reads through this module, collecting their text instead.
+    Other threads and other code using tifffile are not affected."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        notes = getattr(self.local, "notes", None)
+        if notes is None:
+            return True
+        notes.append(record.getMessage())
+        return False
+
+
+_HOLD_BACK = _HoldBack()
+logging.getLogger("tifffile").addFilter(_HOLD_BACK)
+
+
+@contextmanager
+def _quiet() -> Iterator[list[str]]:
+    """Hold back tifffile's log messages in this block; yield the list they are collected in."""
+    before = getattr(_HOLD_BACK.local, "notes", None)
+    _HOLD_BACK.local.notes = notes = []
     try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            return tuple(series.shape), np.dtype(series.dtype), len(tif.pages)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise InputError(path, f"not a readable TIFF ({type(exc).__name__}: {exc})") from None
+        yield notes
+    finally:
+        _HOLD_BACK.local.notes = before
+
+
+def _reason(exc: BaseException, notes: list[str]) -> str:
+    """Why tifffile failed, in a few words: its last log message if it logged one (it tells more
+    than the exception a damaged file ends in), else the exception."""
+    if notes:
+        return re.sub(r"^<tifffile\.[^>]*>\s*", "", notes[-1].splitlines()[0]) + "; damaged or truncated file?"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _check_complete(path: Path, tif: tifffile.TiffFile) -> None:
+    """Raise InputError if the pixel data of the first or last page lies past the end of the file."""
+    size = os.path.getsize(path)
+    for page in (tif.pages[0], tif.pages[-1]):
+        ends = [int(o) + int(c) for o, c in zip(page.dataoffsets, page.databytecounts) if c]
+        if ends and max(ends) > size:
+            raise InputError(path, f"truncated TIFF: pixel data runs to byte {max(ends)}, the file has {size} bytes")
+
+
+def tiff_info(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Return (shape of the first page series, dtype, number of pages) without decoding pixels.
+
+    Damaged or truncated files (data past the end of the file) raise one InputError line naming the
+    file; tifffile's own log messages about them are held back."""
+    with _quiet() as notes:
+        try:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                _check_complete(path, tif)
+                return tuple(series.shape), np.dtype(series.dtype), len(tif.pages)
+        except FileNotFoundError:
+            raise InputError(path, "file not found") from None
+        except InputError:
+            raise
+        except Exception as exc:  # tifffile raises many types for damaged files
+            raise InputError(path, f"not a readable TIFF ({_reason(exc, notes)})") from None
 
 
 def check_2d(path: Path, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -35,16 +98,25 @@ def check_2d(path: Path, shape: tuple[int, ...]) -> tuple[int, int]:
 
 def read_frame(path: Path, key: int | None = None) -> np.ndarray:
     """Read one 2D frame (page ``key`` of a multi-page file), raising InputError if it is damaged."""
-    try:
-        data = tifffile.imread(path, key=key) if key is not None else tifffile.imread(path)
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except Exception as exc:
-        where = f"page {key}: " if key is not None else ""
-        raise InputError(path, f"{where}cannot read TIFF data ({type(exc).__name__}: {exc})") from None
-    data = np.asarray(data)
+    data = np.asarray(_imread(path, key))
     check_2d(path, data.shape)
     return data
+
+
+def read_stack(path: Path) -> np.ndarray:
+    """Read every page of a TIFF as one array, raising InputError if it is damaged."""
+    return np.asarray(_imread(path, None))
+
+
+def _imread(path: Path, key: int | None) -> np.ndarray:
+    with _quiet() as notes:
+        try:
+            return tifffile.imread(path, key=key) if key is not None else tifffile.imread(path)
+        except FileNotFoundError:
+            raise InputError(path, "file not found") from None
+        except Exception as exc:
+            where = f"page {key}: " if key is not None else ""
+            raise InputError(path, f"{where}cannot read TIFF data ({_reason(exc, notes)})") from None
 
 
 def write_frame(path: Path, frame: np.ndarray, compress: bool = True) -> None:

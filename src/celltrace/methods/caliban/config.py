@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from celltrace.methods.config import MethodConfig
+from celltrace.methods.config import AT_LEAST_ONE, FRACTION, PERCENT, POSITIVE, MethodConfig, Range
 
 
 @dataclass
@@ -16,6 +16,15 @@ class CalibanSegConfig(MethodConfig):
     """Network, targets, loss, post-processing and training of the segmentation model."""
 
     method = "caliban"
+    # values allowed where not "finite and ≥ 0" (checked by MethodConfig.from_params)
+    limits = {"widths": AT_LEAST_ONE, "fpn_channels": AT_LEAST_ONE, "p1_channels": AT_LEAST_ONE, "beta": POSITIVE,
+              "covered_fraction": FRACTION, "percentiles": PERCENT, "clahe_kernel_fraction": Range(0, 1, open_lo=True),
+              "cell_radius": POSITIVE, "radius_frames": AT_LEAST_ONE, "peak_radius": POSITIVE,
+              "foreground_probability": FRACTION, "tile": AT_LEAST_ONE, "lr": POSITIVE, "clip_norm": POSITIVE,
+              "batch": AT_LEAST_ONE, "crop": AT_LEAST_ONE, "scale_range": POSITIVE, "lr_decay": Range(0, 1, open_lo=True),
+              "decay_every": AT_LEAST_ONE, "val_fraction": FRACTION, "max_distance_factor": POSITIVE}
+    choices = {"outer_normalize": ("frame", "cell", "none"), "weak_frames": ("markers", "ignore"),
+               "split": ("tail", "every", "none")}
 
     # --- network (§3.4.1: EfficientNetV2L + FPN P1–P7 + coordinate map; ours is a CPU-sized FPN)
     widths: tuple[int, ...] = (16, 24, 48, 64, 96)

@@ -41,7 +41,7 @@ from celltrace.methods.caliban.link_features import (REFERENCE_RADIUS, FrameFeat
                                                      scaled_neighbor_distance)
 from celltrace.methods.caliban.link_targets import PARENT_CHILD, SAME
 from celltrace.methods.caliban.linking_model import CalibanLinkModel, graph_batch
-from celltrace.methods.config import MethodConfig
+from celltrace.methods.config import AT_LEAST_ONE, FRACTION, POSITIVE, MethodConfig
 from celltrace.tracking import Tracking
 
 
@@ -50,6 +50,11 @@ class LinkingConfig(MethodConfig):
     """Caliban linking parameters (lengths as factors of the cell radius ``r``)."""
 
     method = "Caliban linking"
+    # values allowed where not "finite and ≥ 0" (checked by MethodConfig.from_params)
+    limits = {"crop_size": AT_LEAST_ONE, "crop_factor": POSITIVE, "reference_radius": POSITIVE,
+              "history": AT_LEAST_ONE, "gate_factor": POSITIVE, "link_probability": FRACTION,
+              "division_probability": FRACTION, "division_distance_factor": POSITIVE, "gap_probability": FRACTION,
+              "batch_frames": AT_LEAST_ONE, "eps": POSITIVE}
 
     crop_size: int = 16
     """Appearance crop side (paper: 16 px)."""

@@ -57,6 +57,7 @@ class CalibanTracker(LearnedTracker):
         self.link_params = {k: v for k, v in params.items() if k in link_names}
         self.params = {k: v for k, v in params.items() if k not in link_names}
         self.config = CalibanSegConfig.from_params(**self.params)
+        LinkingConfig.from_params(**self.link_params)  # bad values fail here, before any work
 
     find_weights = staticmethod(find_weights)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from celltrace.methods.config import MethodConfig
+from celltrace.methods.config import AT_LEAST_ONE, PERCENT, POSITIVE, MethodConfig
+from celltrace.segmentation.threshold import THRESHOLD_METHODS
 
 
 @dataclass
@@ -17,6 +18,12 @@ class ClassicConfig(MethodConfig):
     """Segmentation (threshold + distance-transform watershed) and LAP linking parameters."""
 
     method = "classic"
+    # values allowed where not "finite and ≥ 0" (checked by MethodConfig.from_params)
+    limits = {"cell_radius": POSITIVE, "radius_frames": AT_LEAST_ONE, "threshold_factor": POSITIVE,
+              "max_distance_factor": POSITIVE, "link_power": POSITIVE, "alternative_factor": POSITIVE,
+              "alternative_percentile": PERCENT, "division_distance_factor": POSITIVE,
+              "division_scale_factor": POSITIVE}
+    choices = {"threshold_method": THRESHOLD_METHODS}
 
     # --- scale
     cell_radius: float | None = None

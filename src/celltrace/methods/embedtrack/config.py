@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from celltrace.methods.config import MethodConfig
+from celltrace.methods.config import ANY, AT_LEAST_ONE, FRACTION, PERCENT, POSITIVE, MethodConfig
 
 
 @dataclass
@@ -15,6 +15,14 @@ class EmbedTrackConfig(MethodConfig):
     """Network, loss, clustering, tracking, inference and training of EmbedTrack."""
 
     method = "embedtrack"
+    # values allowed where not "finite and ≥ 0" (checked by MethodConfig.from_params)
+    limits = {"widths": AT_LEAST_ONE, "dropout": FRACTION, "position_scale": POSITIVE, "w_s": ANY,
+              "covered_fraction": FRACTION, "seed_threshold": FRACTION, "score_threshold": FRACTION,
+              "tile": AT_LEAST_ONE, "percentiles": PERCENT, "lr": POSITIVE, "batch": AT_LEAST_ONE,
+              "crop": AT_LEAST_ONE, "scale_range": POSITIVE, "p_shift": FRACTION, "max_shift": FRACTION,
+              "p_blur": FRACTION, "p_clahe": FRACTION, "p_centre": FRACTION, "clip_norm": POSITIVE,
+              "val_fraction": FRACTION}
+    choices = {"split": ("tail", "every", "none")}
 
     # --- network (§3.1: branched ERFNet)
     widths: tuple[int, ...] = (16, 32, 64)
