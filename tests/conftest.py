@@ -34,3 +34,8 @@ def ctc_sequence(dataset: str) -> Path:
 def ctc_gt(dataset: str) -> Path:
     """GT folder (02_GT) of ``dataset``."""
     return _require(CTC / dataset / "02_GT")
+
+
+def extra(dataset: str) -> Path:
+    """Folder of ``dataset`` under ../shared/data/extra (e.g. PhC-C2DL-PSC: 02 and 02_ST)."""
+    return _require(SHARED / "data" / "extra" / dataset)
