@@ -39,3 +39,8 @@ def ctc_gt(dataset: str) -> Path:
 def shared_data(relative: str) -> Path:
     """``../shared/data/<relative>`` (e.g. ``regressions/lap_hang_psc.npz``), or a failure if absent."""
     return _require(SHARED / "data" / relative)
+
+
+def extra(dataset: str) -> Path:
+    """Folder of ``dataset`` under ../shared/data/extra (e.g. PhC-C2DL-PSC: 02 and 02_ST)."""
+    return _require(SHARED / "data" / "extra" / dataset)

@@ -117,3 +117,52 @@ def test_demo_and_installed_entry_point(tmp_path):
     assert json.loads((out / "report" / "metrics.json").read_text())["TRA"] == scores["TRA"]
     proc = subprocess.run([sys.executable, "-m", "celltrace.cli", "demo", "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def _one_error_line(code: int, err: str) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("celltrace: error: "), (code, err)
+    return lines[0]
+
+
+def test_evaluate_options_and_broken_folders_are_one_line(tmp_path, capsys):
+    from celltrace.io.ctc import write_ctc
+
+    six = Tracking.from_ctc(ctc_gt("Fluo-N2DH-SIM+")).window(0, 6)
+    gt, res = write_ctc(six, tmp_path / "GT", kind="gt"), write_ctc(six, tmp_path / "RES")
+    code, out, err = run(capsys, "evaluate", "--pred", str(res), "--gt", str(gt), "--frames", "2:5")
+    assert code == 0, err
+    assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("TRA ")] == ["1.0000"]
+    line = _one_error_line(*run(capsys, "evaluate", "--pred", str(res), "--gt", str(gt), "--metrics", "bogus")[::2])
+    assert "unknown metric 'bogus'" in line and "ctc, bio, mot, divisions, lineage, segmentation" in line
+    line = _one_error_line(*run(capsys, "evaluate", "--pred", str(res), "--gt", str(gt), "--frames", "4:2")[::2])
+    assert "frames 4:2" in line
+    track = gt / "TRA" / "man_track.txt"
+    good = track.read_text()
+    track.write_text(good + f"{2**63} 0 1 0\n")
+    for argv in (["evaluate", "--pred", str(res), "--gt", str(gt)], ["info", str(gt)]):
+        line = _one_error_line(*run(capsys, *argv)[::2])
+        assert "man_track.txt: line" in line and "exceeds 4294967295" in line
+    first, rest = good.split("\n", 1)
+    assert first == "1 0 5 0"
+    track.write_text("1 0 5 1\n" + rest)                # label 1 its own parent
+    line = _one_error_line(*run(capsys, "evaluate", "--pred", str(res), "--gt", str(gt))[::2])
+    assert str(gt) in line and "label 1 is its own parent" in line
+
+
+def test_evaluate_against_segmentation_only_truth(tmp_path, capsys):
+    from conftest import extra
+
+    st = extra("PhC-C2DL-PSC") / "02_ST"
+    masks = np.stack([tifffile.imread(st / "SEG" / f"man_seg{t:03d}.tif") for t in range(2)]).astype(np.uint32)
+    masks[1][masks[1] > 0] += 1000                      # each frame's objects: one-frame tracks
+    labels = [(int(lab), t, t, 0) for t in range(2) for lab in np.unique(masks[t])[1:]]
+    from celltrace.io.ctc import write_ctc
+
+    res = write_ctc(Tracking(masks, labels), tmp_path / "RES")
+    code, out, err = run(capsys, "evaluate", "--pred", str(res), "--gt", str(st), "--frames", "0:2")
+    assert code == 0, err
+    rows = {ln.split()[0]: ln.split()[1] for ln in out.splitlines()[2:]}
+    assert rows["SEG"] == rows["DET_F1"] == rows["DET_precision"] == "1.0000" and "TRA" not in rows
+    line = _one_error_line(*run(capsys, "evaluate", "--pred", str(res), "--gt", str(st))[::2])
+    assert "man_seg002.tif: SEG frame beyond the 2 frames" in line

@@ -167,3 +167,72 @@ def test_existing_output_is_refused_and_nothing_half_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]  # no temporary folder left behind
     write_ctc(gt, out, overwrite=True)
     assert (out / "res_track.txt").exists() and not (out / "keep.txt").exists()
+
+
+@pytest.mark.parametrize("line", ["200 0 3 9223372036854775808", "1099511627776 0 3 0", "200 0 100000000000000000000 0",
+                                  "18446744073709551617 0 1 0"])
+def test_lineage_values_beyond_uint32_are_refused(sim_copy, line):
+    _edit_lineage(sim_copy, lambda ls: ls + [line])
+    with pytest.raises(InputError, match=r"man_track\.txt: line 108: value \d+ exceeds 4294967295"):
+        read_ctc(sim_copy.parent)
+
+
+@pytest.mark.parametrize("parents, message", [
+    ({"3": "3"}, r"label 3 is its own parent"),
+    ({"3": "17", "17": "3"}, r"parent cycle: label 3's parent is 17, whose parent is 3"),
+    ({"3": "17", "17": "21", "21": "3"}, r"parent cycle: label 3's parent is 17, whose parent is 21, whose parent is 3"),
+])
+def test_parent_cycles_are_named(sim_copy, parents, message):
+    def edit(ls):
+        out = []
+        for ln in ls:
+            lab, b, e, p = ln.split()
+            out.append(f"{lab} {b} {e} {parents.get(lab, p)}")
+        return out
+
+    _edit_lineage(sim_copy, edit)
+    found = read_ctc(sim_copy.parent).problems(max_problems=100)
+    assert any(re.search(message, p) for p in found), found[:3]
+
+
+def test_a_frame_of_another_dtype_keeps_its_labels(sim_copy):
+    # frame 0 is uint16; a negative label in an int16 frame must not wrap to 65535, nor a uint64
+    # label be cut to 16 bits
+    m = tifffile.imread(sim_copy / "man_track004.tif").astype(np.int16)
+    m[m == 3] = -1
+    tifffile.imwrite(sim_copy / "man_track004.tif", m)
+    m = tifffile.imread(sim_copy / "man_track006.tif").astype(np.uint64)
+    m[:2, :2] = 2**40 + 3
+    tifffile.imwrite(sim_copy / "man_track006.tif", m)
+    tr = read_ctc(sim_copy.parent)
+    found = tr.problems(max_problems=100)
+    assert any(re.search(r"frame 4 \(man_track004\.tif\): negative label -1", p) for p in found), found[:3]
+    assert any(re.search(r"frame 6 \(man_track006\.tif\): label 1099511627779 exceeds 4294967295", p)
+               for p in found), found[:3]
+
+
+@pytest.mark.filterwarnings("ignore:.*zero-size array")
+def test_zero_width_mask_is_refused(sim_copy):
+    tifffile.imwrite(sim_copy / "man_track000.tif", np.zeros((773, 0), np.uint16))
+    with pytest.raises(InputError, match=r"man_track000\.tif: image of shape \(773, 0\) has no pixels"):
+        read_ctc(sim_copy.parent)
+
+
+def test_seg_frames_are_checked_and_named(tmp_path):
+    from celltrace.io.ctc import read_seg
+
+    seg = tmp_path / "GT" / "SEG"
+    seg.mkdir(parents=True)
+    tifffile.imwrite(seg / "man_seg002.tif", np.ones((8, 9), np.uint16))
+    assert set(read_seg(tmp_path / "GT", frame_shape=(8, 9), n_frames=3)) == {2}
+    assert read_seg(tmp_path / "GT", frames=range(0, 2)) == {}
+    with pytest.raises(InputError, match=r"man_seg002\.tif: SEG frame 2 is beyond the movie's 2 frames"):
+        read_seg(tmp_path / "GT", n_frames=2)
+    with pytest.raises(InputError, match=r"man_seg002\.tif: SEG frame of shape \(8, 9\); the movie's frames are \(9, 8\)"):
+        read_seg(tmp_path / "GT", frame_shape=(9, 8))
+    tifffile.imwrite(seg / "man_seg002.tif", -np.ones((8, 9), np.int16))
+    with pytest.raises(InputError, match=r"man_seg002\.tif: negative label -1"):
+        read_seg(tmp_path / "GT")
+    tifffile.imwrite(seg / "man_seg002.tif", np.ones((8, 9), np.float32))
+    with pytest.raises(InputError, match=r"man_seg002\.tif: labels of dtype float32"):
+        read_seg(tmp_path / "GT")

@@ -106,3 +106,29 @@ def test_cell_table_napari_and_geff_on_real_gt(tmp_path):
     n_edges = int((gt.lineage.end - gt.lineage.begin).sum() + (gt.lineage.parent > 0).sum())
     assert g.number_of_edges() == n_edges
     assert frame_labels(gt.masks[:1])[0].tolist() == sorted(table[table.frame == 0].label.tolist())
+
+
+def test_parent_cycles_end_on_any_lineage():
+    from celltrace.tracking import parent_cycles
+
+    assert parent_cycles({1: 1, 2: 3, 3: 2, 4: 5, 5: 6, 6: 4, 7: 0, 8: 7, 9: 99, 10: 4}) == [[1], [2, 3], [4, 5, 6]]
+    assert parent_cycles({}) == []
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        parent = {i: int(rng.integers(0, n + 2)) for i in range(1, n + 1)}
+        for cyc in parent_cycles(parent):   # every reported cycle is one, walked in parent order
+            assert [parent[c] for c in cyc] == cyc[1:] + cyc[:1]
+
+
+def test_window_of_real_gt():
+    gt = Tracking.from_ctc(ctc_gt("Fluo-N2DH-SIM+"))
+    w = gt.window(10, 30).validate()            # cell 3 divides at frame 15 (daughters 11, 12)
+    assert w.n_frames == 20 and w.meta["mask_files"][0].endswith("man_track010.tif")
+    np.testing.assert_array_equal(w.masks[5], gt.masks[15])
+    rows = w.lineage.set_index("label")
+    assert tuple(rows.loc[3]) == (0, 4, 0) and tuple(rows.loc[11]) == (5, 19, 3)
+    later = gt.window(20, 25).validate()        # the mother is gone: daughters have no parent
+    assert 3 not in set(later.lineage.label) and later.lineage.set_index("label").loc[11, "parent"] == 0
+    with pytest.raises(ValueError):
+        gt.window(5, 5)

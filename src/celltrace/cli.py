@@ -178,7 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from celltrace.metrics import evaluate_folders, format_results, write_json
 
     metrics = args.metrics.split(",") if args.metrics else None
-    results = evaluate_folders(Path(args.pred), Path(args.gt), metrics=metrics)
+    results = evaluate_folders(Path(args.pred), Path(args.gt), metrics=metrics, frames=args.frames)
     print(format_results(results))
     if args.json:
         write_json(results, args.json)
@@ -288,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt", required=True, help="GT folder, or a dataset folder of NN_GT folders")
     p.add_argument("--metrics", help="comma-separated metric families (default: all)")
     p.add_argument("--json", help="write the scores to this JSON file")
+    p.add_argument("--frames", metavar="A:B", help="score only frames A..B-1 of both (as a Python slice: 10:50, :50, --frames=-20:)")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

@@ -18,6 +18,10 @@ class InputError(CelltraceError):
         super().__init__(f"{path}: {problem}" if path is not None else problem)
 
 
+class UsageError(CelltraceError, ValueError):
+    """An option has a value celltrace does not accept (an unknown metric, a bad frame range)."""
+
+
 class TrackingError(CelltraceError):
     """A tracking result breaks the CTC rules (see :meth:`celltrace.Tracking.validate`)."""
 

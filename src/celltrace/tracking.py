@@ -24,6 +24,8 @@ from celltrace.errors import TrackingError
 from celltrace.frames import Frames, LazyFrames, as_frames
 
 LINEAGE_COLUMNS = ["label", "begin", "end", "parent"]
+MAX_LABEL = 2**32 - 1
+"""The largest label (and frame number) celltrace accepts: CTC masks are at most uint32."""
 
 
 def make_lineage(rows: Iterable[Iterable[int]] | np.ndarray | pd.DataFrame) -> pd.DataFrame:
@@ -125,6 +127,8 @@ class Tracking:
             if add(f"{lineage_file}: label {int(lab)} is listed more than once"):
                 return out
         info = {int(r.label): (int(r.begin), int(r.end), int(r.parent)) for r in lin.itertuples()}
+        cycles = parent_cycles({lab: p for lab, (_, _, p) in info.items()})
+        on_cycle = {lab: cyc for cyc in cycles for lab in cyc}
         for lab, (b, e, p) in info.items():
             if b < 0 or e >= T:
                 if add(f"{lineage_file}: label {lab} spans frames {b}..{e} outside the movie's 0..{T - 1}"):
@@ -132,7 +136,15 @@ class Tracking:
             if e < b:
                 if add(f"{lineage_file}: label {lab} ends (frame {e}) before it begins (frame {b})"):
                     return out
-            if p:
+            if lab in on_cycle:
+                cyc = on_cycle[lab]
+                if lab == cyc[0]:
+                    what = (f"label {lab} is its own parent" if len(cyc) == 1 else
+                            f"parent cycle: label {lab}'s parent is "
+                            + ", whose parent is ".join(map(str, cyc[1:] + [lab])))
+                    if add(f"{lineage_file}: {what} (a track cannot descend from itself)"):
+                        return out
+            elif p:
                 if p not in info:
                     if add(f"{lineage_file}: label {lab} has parent {p}, which is not listed"):
                         return out
@@ -148,7 +160,11 @@ class Tracking:
             if present.size and present[0] < 0:
                 if add(f"{frame_name(t)}: negative label {int(present[0])}"):
                     return out
-            present = present[present > 0]
+            if present.size and present[-1] > MAX_LABEL:
+                if add(f"{frame_name(t)}: label {int(present[-1])} exceeds {MAX_LABEL}, the largest label "
+                       f"celltrace accepts"):
+                    return out
+            present = present[(present > 0) & (present <= MAX_LABEL)].astype(np.int64)
             expected = labels[(begin <= t) & (end >= t)]
             for lab in np.setdiff1d(present, labels, assume_unique=True):
                 if add(f"{frame_name(t)}: label {int(lab)} is not listed in {lineage_file}"):
@@ -175,6 +191,27 @@ class Tracking:
             more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
             raise TrackingError(found[0] + more)
         return self
+
+    def window(self, start: int, stop: int) -> "Tracking":
+        """Frames ``start..stop-1`` as a Tracking of their own (frame ``start`` becomes 0).
+
+        Labels living outside the window are dropped, the others' spans clipped to it; a parent
+        that is dropped leaves its children without parent. Masks stay lazy; ``meta`` keeps the
+        source and the window's mask files.
+        """
+        T = self.n_frames
+        if not 0 <= start < stop <= T:
+            raise ValueError(f"window {start}:{stop} does not fit {T} frames")
+        lin = self.lineage
+        keep = lin[(lin["begin"] < stop) & (lin["end"] >= start)].copy()
+        keep["begin"] = keep["begin"].clip(lower=start) - start
+        keep["end"] = keep["end"].clip(upper=stop - 1) - start
+        keep.loc[~keep["parent"].isin(keep["label"]), "parent"] = 0
+        meta = dict(self.meta)
+        if meta.get("mask_files"):
+            meta["mask_files"] = list(meta["mask_files"])[start:stop]
+        meta["window"] = (start, stop)
+        return Tracking(masks=self.masks[start:stop], lineage=keep, meta=meta)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -271,6 +308,42 @@ def frame_measurements(labels: np.ndarray, image: np.ndarray | None, t: int) -> 
     })
 
 
+def label_problem(frame: np.ndarray) -> str | None:
+    """Why ``frame`` cannot be a label image (not integer, a negative label, a label beyond
+    :data:`MAX_LABEL`), or None if it can."""
+    if not np.issubdtype(frame.dtype, np.integer):
+        return f"labels of dtype {frame.dtype}; labels must be integers"
+    if frame.size == 0:
+        return None
+    lo, hi = frame.min(), frame.max()
+    if lo < 0:
+        return f"negative label {int(lo)} (labels are ≥ 1, 0 is background)"
+    if hi > MAX_LABEL:
+        return f"label {int(hi)} exceeds {MAX_LABEL}, the largest label celltrace accepts"
+    return None
+
+
+def parent_cycles(parent: dict[int, int]) -> list[list[int]]:
+    """Every cycle of the parent relation ``label → parent`` (0 = none), each as the list of its
+    labels starting from its smallest. Visits each label once, so it ends on any input."""
+    state: dict[int, int] = {}          # 1 = on the path being walked, 2 = done
+    cycles = []
+    for start in parent:
+        path: list[int] = []
+        lab = start
+        while lab and lab in parent and state.get(lab, 0) == 0:
+            state[lab] = 1
+            path.append(lab)
+            lab = parent[lab]
+        if lab and state.get(lab) == 1:   # walked back onto this path: a cycle from lab
+            cyc = path[path.index(lab):]
+            i = cyc.index(min(cyc))
+            cycles.append(cyc[i:] + cyc[:i])
+        for p in path:
+            state[p] = 2
+    return sorted(cycles)
+
+
 def lineage_from_masks(masks: Frames) -> pd.DataFrame:
     """Lineage (no parents) of masks whose labels are already track identities: begin/end per label."""
     first: dict[int, int] = {}
@@ -283,4 +356,4 @@ def lineage_from_masks(masks: Frames) -> pd.DataFrame:
     return make_lineage([(lab, first[lab], last[lab], 0) for lab in sorted(first)])
 
 
-__all__ = ["Tracking", "make_lineage", "lineage_from_masks", "frame_measurements", "label_dtype", "LazyFrames"]
+__all__ = ["Tracking", "make_lineage", "parent_cycles", "label_problem", "MAX_LABEL", "lineage_from_masks", "frame_measurements", "label_dtype", "LazyFrames"]

@@ -14,7 +14,7 @@ from celltrace.frames import LazyFrames
 from celltrace.io.atomic import atomic_dir
 from celltrace.io.names import numbered_files
 from celltrace.io.tiff import check_2d, read_frame, tiff_info, write_frame
-from celltrace.tracking import LINEAGE_COLUMNS, Tracking, label_dtype, make_lineage
+from celltrace.tracking import LINEAGE_COLUMNS, MAX_LABEL, Tracking, label_dtype, label_problem, make_lineage
 
 GT_MASK = re.compile(r"^man_track(\d{3,4})\.tiff?$")
 RES_MASK = re.compile(r"^mask(\d{3,4})\.tiff?$")
@@ -43,6 +43,9 @@ def read_lineage(path: str | Path) -> pd.DataFrame:
             raise InputError(path, f"line {n}: expected 4 integers 'L B E P', got {line.strip()!r}") from None
         if min(vals) < 0:
             raise InputError(path, f"line {n}: negative value in {line.strip()!r}")
+        if max(vals) > MAX_LABEL:
+            raise InputError(path, f"line {n}: value {max(vals)} exceeds {MAX_LABEL}, the largest label or "
+                                   f"frame number celltrace accepts")
         rows.append(vals)
     return make_lineage(rows)
 
@@ -89,23 +92,31 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
     paths = [p for i, p in files if i < len(expected)]
     lineage = read_lineage(lineage_file)
     shape0 = None
+    max_label = int(lineage["label"].max()) if len(lineage) else 1
+    dtype = label_dtype(max_label)
     for p in paths:
-        shape, dtype, _ = tiff_info(p)
+        shape, frame_dtype, _ = tiff_info(p)
         hw = check_2d(p, shape)
-        if not np.issubdtype(dtype, np.integer):
-            raise InputError(p, f"mask of dtype {dtype}; labels must be integers")
+        if not np.issubdtype(frame_dtype, np.integer):
+            raise InputError(p, f"mask of dtype {frame_dtype}; labels must be integers")
         if shape0 is not None and hw != shape0:
             raise InputError(p, f"mask of shape {hw} differs from {shape0} of {paths[0].name}")
         shape0 = hw
-    max_label = int(lineage["label"].max()) if len(lineage) else 1
-    dtype = np.dtype(tiff_info(paths[0])[1])
-    if dtype.itemsize < label_dtype(max_label).itemsize:
-        dtype = label_dtype(max_label)
+        dtype = np.promote_types(dtype, frame_dtype)   # one dtype that holds every frame's labels
+    if not np.issubdtype(dtype, np.integer):           # uint64 with signed frames: no common type
+        dtype = np.dtype(np.int64)                     # (labels beyond int64 are refused by load)
 
     def load(t: int) -> np.ndarray:
         frame = read_frame(paths[t])
         if not np.issubdtype(frame.dtype, np.integer):
             raise InputError(paths[t], f"mask of dtype {frame.dtype}; labels must be integers")
+        if frame.shape != shape0:
+            raise InputError(paths[t], f"mask of shape {frame.shape} differs from {shape0} of {paths[0].name}")
+        if frame.size and not np.can_cast(frame.dtype, dtype):
+            lo, hi, info = frame.min(), frame.max(), np.iinfo(dtype)
+            if lo < info.min or hi > info.max:
+                raise InputError(paths[t], f"label {int(lo if lo < info.min else hi)} does not fit {dtype}, "
+                                           f"the labels of the other masks")
         return frame
 
     masks = LazyFrames(len(paths), shape0, dtype, load)
@@ -148,9 +159,41 @@ def seg_files(gt_folder: str | Path) -> dict[int, Path]:
     return dict(numbered_files(seg, SEG_MASK))
 
 
-def read_seg(gt_folder: str | Path) -> dict[int, np.ndarray]:
-    """Read all SEG ground-truth frames of a GT folder: frame index → label image."""
-    return {t: read_frame(p) for t, p in seg_files(gt_folder).items()}
+def is_seg_only(folder: str | Path) -> bool:
+    """True for a folder with segmentation truth only: ``SEG/man_segNNN.tif`` but no tracking
+    truth (no ``TRA/``, ``man_track*``; e.g. a CTC ``NN_ST`` silver-truth folder)."""
+    folder = Path(folder)
+    if not folder.is_dir() or not seg_files(folder):
+        return False
+    try:
+        locate_ctc(folder)
+    except InputError:
+        return True
+    return False
+
+
+def read_seg(gt_folder: str | Path, frame_shape: tuple[int, int] | None = None, n_frames: int | None = None,
+             frames: range | None = None) -> dict[int, np.ndarray]:
+    """Read the SEG ground-truth frames of a GT folder: frame index → label image.
+
+    Each must be an integer label image without negative labels; with ``frame_shape`` of that
+    shape, with ``n_frames`` numbered below it. ``frames`` reads only those frame indices.
+    A SEG file breaking this raises :class:`InputError` naming it.
+    """
+    out = {}
+    for t, p in seg_files(gt_folder).items():
+        if n_frames is not None and t >= n_frames:
+            raise InputError(p, f"SEG frame {t} is beyond the movie's {n_frames} frames (0..{n_frames - 1})")
+        if frames is not None and t not in frames:
+            continue
+        seg = read_frame(p)
+        problem = label_problem(seg)
+        if problem is None and frame_shape is not None and seg.shape != tuple(frame_shape):
+            problem = f"SEG frame of shape {seg.shape}; the movie's frames are {tuple(frame_shape)}"
+        if problem:
+            raise InputError(p, problem)
+        out[t] = seg
+    return out
 
 
 def write_ctc_sequence(frames, folder: str | Path, overwrite: bool = False) -> Path:

@@ -90,6 +90,8 @@ def tiff_info(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
 def check_2d(path: Path, shape: tuple[int, ...]) -> tuple[int, int]:
     """Return (H, W) for a single-plane 2D image, else raise an InputError naming the file."""
     if len(shape) == 2:
+        if 0 in shape:
+            raise InputError(path, f"image of shape {tuple(shape)} has no pixels")
         return int(shape[0]), int(shape[1])
     if len(shape) == 3 and shape[-1] in (3, 4):
         raise InputError(path, f"RGB image of shape {shape}; expected one grey-level 2D frame")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from celltrace.errors import InputError
+from celltrace.errors import InputError, TrackingError, UsageError
 from celltrace.metrics.matching import Evaluation, FrameOverlap, overlap_table
 from celltrace.tracking import Tracking
 
@@ -53,8 +53,8 @@ def _families(metrics: list[str] | str | None) -> list[str]:
         if fam == "all":
             return list(FAMILIES)
         if fam is None:
-            raise ValueError(f"unknown metric {m!r}; choose from {FAMILIES} or field names "
-                             f"{sorted(_FIELD_TO_FAMILY)}")
+            raise UsageError(f"unknown metric {m!r}; the metric families are {', '.join(FAMILIES)} "
+                             f"(or 'all', or a field name such as TRA, SEG, CT, IDF1, MBC)")
         if fam not in out:
             out.append(fam)
     if "bio" in out and "ctc" not in out:
@@ -68,7 +68,9 @@ def _as_tracking(x: Tracking | str | Path) -> Tracking:
     return Tracking.from_ctc(x)
 
 
-def _seg_for(gt: Tracking | str | Path) -> dict[int, np.ndarray]:
+def _seg_for(gt: Tracking | str | Path, tracking: Tracking, frames: range) -> dict[int, np.ndarray]:
+    """The SEG frames of the GT folder ``gt`` within ``frames``, checked against ``tracking``'s
+    frames (shape, count), renumbered from the window's start."""
     from celltrace.io.ctc import locate_ctc, read_seg
 
     src = Path(gt) if not isinstance(gt, Tracking) else (Path(gt.meta["source"]) if gt.meta.get("source") else None)
@@ -79,7 +81,51 @@ def _seg_for(gt: Tracking | str | Path) -> dict[int, np.ndarray]:
     except InputError:
         return {}
     root = src if (src / "SEG").is_dir() else mask_dir.parent
-    return read_seg(root)
+    seg = read_seg(root, frame_shape=tracking.shape[1:], n_frames=tracking.n_frames, frames=frames)
+    return {t - frames.start: s for t, s in seg.items()}
+
+
+def parse_frames(frames: str | slice | tuple[int | None, int | None] | None) -> slice | None:
+    """``"A:B"`` (either end may be left out or negative, as in a Python slice), a slice or
+    ``(A, B)`` → ``slice(A, B)``; None stays None. Anything else raises :class:`UsageError`."""
+    if frames is None or isinstance(frames, slice):
+        if isinstance(frames, slice) and frames.step not in (None, 1):
+            raise UsageError(f"frames {frames}: a step is not supported")
+        return frames
+    if isinstance(frames, tuple) and len(frames) == 2:
+        return slice(*frames)
+    text = str(frames).strip()
+    m = re.fullmatch(r"\s*(-?\d+)?\s*:\s*(-?\d+)?\s*", text)
+    if not m:
+        raise UsageError(f"frames {text!r}: expected A:B (frames A..B-1, as in a Python slice, e.g. 0:50, 10:, :-5)")
+    return slice(*(int(g) if g is not None else None for g in m.groups()))
+
+
+def frame_range(frames: slice | None, n_frames: int, where: str | Path | None = None) -> range:
+    """The frames ``frames`` selects of a movie of ``n_frames`` (all without it): a non-empty range
+    within the movie, else :class:`InputError` naming ``where``."""
+    if frames is None:
+        return range(n_frames)
+    start, stop = frames.start, frames.stop
+
+    def resolve(i: int | None, default: int) -> int:
+        return default if i is None else (i + n_frames if i < 0 else i)
+
+    a, b = resolve(start, 0), resolve(stop, n_frames)
+    text = f"{'' if start is None else start}:{'' if stop is None else stop}"
+    if not 0 <= a < b <= n_frames:
+        raise InputError(where, f"frames {text} select frames {a}..{b - 1}, not a non-empty part of its "
+                                f"{n_frames} frames (0..{n_frames - 1})")
+    return range(a, b)
+
+
+def _window(tracking: Tracking, r: range) -> Tracking:
+    """``tracking`` restricted to the frames ``r`` (itself when that is all of them)."""
+    return tracking if (r.start, r.stop) == (0, tracking.n_frames) else tracking.window(r.start, r.stop)
+
+
+def _source(tracking: Tracking, default: str) -> str:
+    return str(tracking.meta.get("source") or default)
 
 
 def evaluate(pred: Tracking | str | Path, gt: Tracking | str | Path, metrics: list[str] | str | None = None,
@@ -87,20 +133,64 @@ def evaluate(pred: Tracking | str | Path, gt: Tracking | str | Path, metrics: li
     """Score ``pred`` against ``gt`` (Tracking objects or CTC RES / GT folders).
 
     Options: ``seg`` (dict frame → SEG label image; default: the GT folder's ``SEG/``),
-    ``validate`` (True: refuse a result that breaks the CTC rules, raising TrackingError),
+    ``frames`` (``"A:B"`` or a slice: score only frames A..B-1 of both), ``validate`` (True: refuse
+    a result that breaks the CTC rules, raising TrackingError; the GT is always checked),
     ``bc_max_i`` (3), ``division_tolerance`` (1), ``iou_threshold`` (0.5),
     ``division_matching`` ("iou" or "ctc"), ``lineage_overlap`` (C for DistNet2D, 0 = off),
     ``exclude_border`` (False, DistNet2D), ``threads`` (2).
     Returns a flat dict keyed by the field's names (TRA, DET, SEG, LNK, CT, TF, BC(0)…, CHOTA, …);
     None where a measure is undefined (e.g. BC without reference divisions).
+
+    A GT folder with only ``SEG/`` (segmentation truth, no lineage) gives the SEG and detection
+    scores of :func:`celltrace.metrics.detection.seg_detection` instead.
     """
+    from celltrace.io.ctc import is_seg_only
+
     fams = _families(metrics)
+    frames = parse_frames(options.pop("frames", None))
+    if not isinstance(gt, Tracking) and is_seg_only(gt):
+        return _evaluate_seg_only(pred, Path(gt), metrics, frames, validate=options.pop("validate", True))
     seg = options.pop("seg", None)
+    pred_t, gt_t = _as_tracking(pred), _as_tracking(gt)
+    r_pred = frame_range(frames, pred_t.n_frames, _source(pred_t, "the result"))
+    r_gt = frame_range(frames, gt_t.n_frames, _source(gt_t, "the ground truth"))
     if seg is None and "ctc" in fams:
-        seg = _seg_for(gt)
-    ev = Evaluation(_as_tracking(pred), _as_tracking(gt), seg=seg, validate=options.pop("validate", True),
-                    threads=options.pop("threads", 2))
+        seg = _seg_for(gt, gt_t, r_gt)
+    elif seg is not None:
+        seg = {t - r_gt.start: s for t, s in seg.items() if t in r_gt}
+    ev = Evaluation(_window(pred_t, r_pred), _window(gt_t, r_gt), seg=seg,
+                    validate=options.pop("validate", True), threads=options.pop("threads", 2))
     return evaluate_matched(ev, fams, **options)
+
+
+def _evaluate_seg_only(pred: Tracking | str | Path, gt: Path, metrics: list[str] | str | None,
+                       frames: slice | None, validate: bool = True) -> dict[str, Number]:
+    """SEG and detection scores of ``pred`` against the SEG-only truth folder ``gt``."""
+    from celltrace.io.ctc import read_seg, seg_files
+    from celltrace.metrics.detection import seg_detection
+
+    other = sorted(set(_families(metrics)) - {"ctc"}) if metrics is not None else []
+    if other:
+        raise UsageError(f"{gt} holds segmentation truth only (SEG/, no TRA/): it gives SEG and detection "
+                         f"scores, not {', '.join(other)}")
+    full = _as_tracking(pred)
+    name = _source(full, "the result")
+    r = frame_range(frames, full.n_frames, name)
+    beyond = [p for t, p in seg_files(gt).items() if t >= full.n_frames]
+    if beyond and frames is None:
+        raise InputError(beyond[0], f"SEG frame beyond the {full.n_frames} frames of {name} "
+                                    f"(score a part with frames A:B)")
+    seg = read_seg(gt, frame_shape=full.shape[1:], frames=r)
+    if not seg:
+        raise InputError(gt / "SEG", f"no SEG frame (man_segNNN.tif) among frames {r.start}..{r.stop - 1}")
+    tracking = _window(full, r)
+    if validate:
+        try:
+            tracking.validate()
+        except TrackingError as exc:
+            msg = str(exc)
+            raise TrackingError(msg if msg.startswith(name) else f"{name}: {msg}") from None
+    return seg_detection(tracking.masks, {t - r.start: s for t, s in seg.items()})
 
 
 def evaluate_matched(ev: Evaluation, families: list[str], bc_max_i: int = 3, division_tolerance: int = 1,
@@ -177,14 +267,9 @@ def evaluate_folders(pred: Path | str, gt: Path | str, metrics: list[str] | None
     every other score (CT, TF, CCA, CHOTA, MT, ML, …) is the mean over the sequences that define it.
     A result breaking the CTC rules raises :class:`TrackingError` naming the sequence, label and frame.
     """
-    from celltrace.errors import TrackingError
-
     results: dict[str, dict[str, Number]] = {}
     for name, res, g in _pairs(Path(pred), Path(gt)):
-        try:
-            results[name] = evaluate(res, g, metrics=metrics, **options)
-        except TrackingError as exc:
-            raise TrackingError(f"{res}: {exc}") from None
+        results[name] = evaluate(res, g, metrics=metrics, **options)   # errors name the folder
     return {"sequences": results, "pooled": pool(list(results.values()))}
 
 
@@ -215,8 +300,13 @@ def pool(results: list[dict[str, Number]]) -> dict[str, Number]:
         c = {x: total(f"AOGM_{x}") for x in ("NS", "FN", "FP", "ED", "EA", "EC")}
         c.update(num_vertices=total("AOGM_VR"), num_edges=total("AOGM_ER"))
         out.update(scores_from_counts(c))
-        if "SEG_objects" in keys:
-            out.update(seg_from({"SEG_iou_sum": total("SEG_iou_sum"), "SEG_objects": total("SEG_objects")}, out))
+    if "SEG_objects" in keys:
+        seg = seg_from({"SEG_iou_sum": total("SEG_iou_sum"), "SEG_objects": total("SEG_objects")}, out)
+        out.update(seg if "AOGM_NS" in keys else {k: seg[k] for k in ("SEG", "SEG_iou_sum", "SEG_objects")})
+    if "DET_TP" in keys:
+        from celltrace.metrics.detection import detection_scores
+
+        out.update(detection_scores(int(total("DET_TP")), int(total("DET_FP")), int(total("DET_FN"))))
     for k in keys:
         m = re.match(r"^BC\((\d+)\)$", k)
         if m:
@@ -314,5 +404,5 @@ def write_json(results: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-__all__ = ["evaluate", "evaluate_folders", "evaluate_matched", "format_results", "write_json", "pool",
+__all__ = ["evaluate", "evaluate_folders", "parse_frames", "frame_range", "evaluate_matched", "format_results", "write_json", "pool",
            "Evaluation", "FrameOverlap", "overlap_table", "FAMILIES"]

@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from celltrace.errors import TrackingError
-from celltrace.tracking import Tracking
+from celltrace.tracking import Tracking, label_problem
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,7 +107,8 @@ def overlap_table(gt: np.ndarray, pred: np.ndarray) -> FrameOverlap:
     if (gmax + 1) * (pmax + 1) <= 2**22:
         # direct: one bincount over raw label pairs, then keep present rows / columns
         k = pmax + 1
-        full = np.bincount(g.astype(np.int32) * k + p, minlength=(gmax + 1) * k).reshape(gmax + 1, k)
+        full = np.bincount(g.astype(np.int64) * k + p.astype(np.int64),  # int64: no uint64 + int mix
+                           minlength=(gmax + 1) * k).reshape(gmax + 1, k)
         g_lab = _present(full.sum(axis=1))
         p_lab = _present(full.sum(axis=0))
         inter = full[np.concatenate([[0], g_lab])][:, np.concatenate([[0], p_lab])].astype(np.int64)
@@ -124,6 +125,7 @@ def _compress(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels > 0 present in ``flat`` and every pixel's index 0..n (0 = background)."""
     top = int(flat.max()) if flat.size else 0
     if top < 2**24:
+        flat = flat.astype(np.int64, copy=False)   # bincount refuses uint64
         counts = np.bincount(flat, minlength=1)
         labels = _present(counts)
         lut = np.zeros(counts.size, dtype=np.int64 if labels.size > 2**31 - 2 else np.int32)
@@ -230,11 +232,13 @@ def merge_single_child_chains(lineage: pd.DataFrame) -> dict[int, int]:
     root: dict[int, int] = {}
 
     def find(lab: int) -> int:
-        chain = []
+        chain: list[int] = []
+        on_chain: set[int] = set()
         while lab not in root:
             p = parent.get(lab, 0)
-            if p and p in parent and n_children.get(p, 0) == 1:
+            if p and p in parent and n_children.get(p, 0) == 1 and p not in on_chain and p != lab:
                 chain.append(lab)
+                on_chain.add(lab)
                 lab = p
             else:
                 root[lab] = lab
@@ -267,6 +271,10 @@ class Evaluation:
     validate : bool
         Check the prediction against the CTC rules first; raise :class:`TrackingError` (naming
         label and frame, as :meth:`Tracking.validate` does) instead of scoring an invalid result.
+        The ground truth is always checked the same way (a broken lineage, e.g. a parent cycle,
+        would make the measures meaningless or endless).
+
+    Errors name the folder (``meta["source"]``) or say "the result" / "the ground truth".
     """
 
     def __init__(self, pred: Tracking, gt: Tracking, seg: dict[int, np.ndarray] | None = None,
@@ -274,20 +282,27 @@ class Evaluation:
         if rule not in ("ctc", "points"):
             raise ValueError(f"rule must be 'ctc' or 'points', not {rule!r}")
         self.rule = rule
+        pname, gname = _name(pred, "the result"), _name(gt, "the ground truth")
         if pred.n_frames != gt.n_frames:
-            raise TrackingError(f"the result has {pred.n_frames} frames, the ground truth {gt.n_frames}")
+            raise TrackingError(f"{pname} has {pred.n_frames} frames, {gname} {gt.n_frames}")
         if tuple(pred.shape[1:]) != tuple(gt.shape[1:]):
-            raise TrackingError(f"the result's frames are {pred.shape[1:]}, the ground truth's {gt.shape[1:]}")
+            raise TrackingError(f"{pname} has frames of {tuple(pred.shape[1:])} pixels, "
+                                f"{gname} of {tuple(gt.shape[1:])}")
         self.pred = pred
         self.gt = gt
         self.T = gt.n_frames
         self.image_shape = tuple(gt.shape[1:])
-        seg = {t: s for t, s in (seg or {}).items() if 0 <= t < self.T}
+        seg = {t: np.asarray(s) for t, s in (seg or {}).items() if 0 <= t < self.T}
+        for t, s in seg.items():
+            problem = label_problem(s) or (None if s.shape == self.image_shape else
+                                           f"of shape {s.shape}, the frames are {self.image_shape}")
+            if problem:
+                raise TrackingError(f"{gname}: SEG frame {t}: {problem}")
 
         def one(t: int) -> tuple[FrameOverlap, FrameOverlap | None, np.ndarray, np.ndarray]:
-            g = np.asarray(gt.masks[t])
-            p = np.asarray(pred.masks[t])
-            s = overlap_table(np.asarray(seg[t]), p) if t in seg else None
+            g = _label_frame(gt, t, gname)
+            p = _label_frame(pred, t, pname)
+            s = overlap_table(seg[t], p) if t in seg else None
             return overlap_table(g, p), s, _border_labels(g), _border_labels(p)
 
         if threads > 1:
@@ -299,6 +314,7 @@ class Evaluation:
         self.seg: dict[int, FrameOverlap] = {t: x[1] for t, x in enumerate(per_frame) if x[1] is not None}
         self._gt_border = [x[2] for x in per_frame]
         self._pred_border = [x[3] for x in per_frame]
+        self.check_ground_truth()
         if validate:
             self.check_prediction()
 
@@ -309,9 +325,12 @@ class Evaluation:
         A fast check on the labels already counted by the overlap pass; only when it finds a
         problem is :meth:`Tracking.validate` run for the validator's message (label and frame).
         """
-        if not _labels_consistent(self.pred.lineage, [f.pred_labels for f in self.frames], self.T):
-            self.pred.validate()
-            raise TrackingError("the result breaks the CTC rules")  # pragma: no cover
+        _check(self.pred, [f.pred_labels for f in self.frames], self.T, "the result")
+
+    def check_ground_truth(self) -> None:
+        """Raise TrackingError (via :meth:`Tracking.validate`, naming the GT folder) if the ground
+        truth breaks the CTC rules — the same check as :meth:`check_prediction`."""
+        _check(self.gt, [f.gt_labels for f in self.frames], self.T, "the ground truth")
 
     # ---------------------------------------------------------------- graphs
     @cached_property
@@ -369,6 +388,35 @@ class Evaluation:
 
     def pred_touches_border(self) -> np.ndarray:
         return np.concatenate([np.isin(f.pred_labels, b) for f, b in zip(self.frames, self._pred_border)])
+
+
+def _name(tracking: Tracking, default: str) -> str:
+    """The folder a tracking was read from, else ``default``."""
+    return str(tracking.meta.get("source") or default)
+
+
+def _label_frame(tracking: Tracking, t: int, name: str) -> np.ndarray:
+    """Frame ``t`` of ``tracking``'s masks, refused (naming its file) unless a label image."""
+    frame = np.asarray(tracking.masks[t])
+    problem = label_problem(frame)
+    if problem:
+        files = tracking.meta.get("mask_files")
+        raise TrackingError(f"{files[t] if files and t < len(files) else f'{name}: frame {t}'}: {problem}")
+    return frame
+
+
+def _check(tracking: Tracking, present: list[np.ndarray], T: int, default: str) -> None:
+    """Raise TrackingError with :meth:`Tracking.validate`'s message, naming the tracking's folder,
+    unless the lineage and the labels present per frame obey the CTC rules."""
+    if _labels_consistent(tracking.lineage, present, T):
+        return
+    name = _name(tracking, default)
+    try:
+        tracking.validate()
+    except TrackingError as exc:
+        msg = str(exc)
+        raise TrackingError(msg if msg.startswith(name) else f"{name}: {msg}") from None
+    raise TrackingError(f"{name} breaks the CTC rules")  # pragma: no cover
 
 
 def _border_labels(frame: np.ndarray) -> np.ndarray:

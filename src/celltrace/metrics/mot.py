@@ -52,16 +52,19 @@ def _trajectory_ids(lineage: pd.DataFrame, node_labels: np.ndarray) -> tuple[np.
     root = merge_single_child_chains(lineage)
     roots = sorted(set(root.values()))
     rid = {r: i + 1 for i, r in enumerate(roots)}
-    top = int(max(node_labels.max(initial=0), max(root, default=0))) + 1
-    lut = np.zeros(top, np.int64)
-    for lab, r in root.items():
-        lut[lab] = rid[r]
+    # label → trajectory id by a sorted lookup, not a table as long as the largest label
+    known = np.array(sorted(root), dtype=np.int64)
+    node_ids = np.zeros(node_labels.shape, np.int64)
+    if known.size:
+        ids = np.array([rid[root[lab]] for lab in known.tolist()], dtype=np.int64)
+        pos = np.minimum(np.searchsorted(known, node_labels), known.size - 1)
+        node_ids = np.where(known[pos] == node_labels, ids[pos], 0)
     parent_of = dict(zip(lineage["label"].tolist(), lineage["parent"].tolist()))
     parents = np.zeros(len(roots) + 1, np.int64)
     for r in roots:
         p = parent_of.get(r, 0)
         parents[rid[r]] = rid[root[p]] if p and p in root else 0
-    return lut[node_labels], parents
+    return node_ids.astype(np.int64), parents
 
 
 def clear_mot(ev: Evaluation, ids: Identities) -> dict[str, float | int]:
