@@ -32,11 +32,13 @@ class OutputExistsError(CelltraceError):
         super().__init__(f"{path}: {what} (use --overwrite to replace it)")
 
 
-class OutputError(CelltraceError):
-    """Writing an output failed (disk full, no permission, ...); ``path`` is the user's output
-    path (or a file inside it), never a temporary name."""
+class OutputError(CelltraceError, OSError):
+    """Writing an output failed (disk full, no permission, ...) or could not take its name; ``path``
+    is the user's output path (or a file inside it), never a temporary name. Also an OSError (with
+    the original ``errno``), so code that catches those still does."""
 
-    def __init__(self, path: str | Path, problem: str):
+    def __init__(self, path: str | Path, problem: str, errno: int | None = None):
+        super().__init__(f"{path}: {problem}")
         self.path = Path(path)
         self.problem = problem
-        super().__init__(f"{path}: {problem}")
+        self.errno = errno

@@ -157,7 +157,7 @@ def _output_error(exc: OSError, target: Path, tmp: Path | None) -> BaseException
     else:
         if names:
             return exc
-    return OutputError(path, f"cannot write: {exc.strerror or exc}")
+    return OutputError(path, f"cannot write: {exc.strerror or exc}", exc.errno)
 
 
 # ---------------------------------------------------------------------- atomic folder / file
@@ -185,6 +185,10 @@ def atomic_dir(target: PathLike, overwrite: bool = False) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; results should read like any folder
         _finish_dir(tmp, target, overwrite)
+    except OutputError:
+        if tmp is not None:
+            tempdirs.remove(tmp)
+        raise
     except OSError as exc:
         if tmp is not None:
             tempdirs.remove(tmp)
@@ -250,6 +254,10 @@ def atomic_file(target: PathLike, overwrite: bool = True) -> Iterator[Path]:
             except FileExistsError:
                 raise _park(tmp, target) from None
         tempdirs.forget(tmp)
+    except OutputError:
+        if tmp is not None:
+            tempdirs.remove(tmp)
+        raise
     except OSError as exc:
         if tmp is not None:
             tempdirs.remove(tmp)
