@@ -162,14 +162,16 @@ def _output_error(exc: OSError, target: Path, tmp: Path | None) -> BaseException
 
 # ---------------------------------------------------------------------- atomic folder / file
 @contextmanager
-def atomic_dir(target: PathLike, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(target: PathLike, overwrite: bool = False, checked: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success rename it to ``target``.
 
     On any exception the temporary folder is removed and ``target`` is left as it was. An existing
     ``target`` raises :class:`OutputExistsError` unless ``overwrite`` (then it is replaced only after
     the new content is complete, by a swap that the next run can finish if this one is killed). A
     ``target`` that appears while the folder is written is not replaced (unless ``overwrite``): the
-    result is left in ``NAME.new-<pid>`` and :class:`OutputError` says so.
+    result is left in ``NAME.new-<pid>`` and :class:`OutputError` says so. ``checked``: the caller
+    has refused an existing ``target`` before its work (:func:`check_output`), so one found now
+    appeared meanwhile and is treated so (kept, the result parked beside it).
     """
     target = Path(target)
     parent = target.parent
@@ -177,10 +179,11 @@ def atomic_dir(target: PathLike, overwrite: bool = False) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         recover(target)
-        if os.path.lexists(target) and not overwrite:
-            raise OutputExistsError(target)
-        if os.path.lexists(target) and not target.is_dir():
-            raise InputError(target, "exists and is not a folder")
+        if not checked:
+            if os.path.lexists(target) and not overwrite:
+                raise OutputExistsError(target)
+            if os.path.lexists(target) and not target.is_dir():
+                raise InputError(target, "exists and is not a folder")
         tmp = tempdirs.make_dir(f".{target.name}.tmp-", dir=parent)
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; results should read like any folder

@@ -1,0 +1,104 @@
+"""SIGTERM and Ctrl-C stop `celltrace track` within about a second, with no output and no temporary
+folders left; what a killed run left is removed by the next run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from celltrace import tempdirs
+from conftest import REPO, crop_sequence, ctc_sequence
+
+
+def env_with_tmp(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+
+
+def wait_for(predicate, timeout: float = 60.0) -> bool:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_track_cleanly(tmp_path, signum, code):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    out = tmp_path / "RES"
+    proc = subprocess.Popen([sys.executable, "-m", "celltrace.cli", "track", str(ctc_sequence("Fluo-N2DH-GOWT1")),
+                             "--method", "classic", "--out", str(out), "-q"],
+                            env=env_with_tmp(scratch), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # segmenting: its scratch folder exists (named with its pid)
+        assert wait_for(lambda: any(p.name.startswith(f"celltrace-seg-{proc.pid}-") for p in scratch.iterdir())), \
+            proc.stderr.read() if proc.poll() is not None else "no scratch folder"
+        time.sleep(1.5)
+        assert proc.poll() is None
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        proc.wait(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read()
+    assert proc.returncode == code, err
+    assert took < 2.5, f"took {took:.1f} s to stop"
+    assert err.strip() in ("celltrace: terminated", "celltrace: interrupted")
+    assert not out.exists() and list(tmp_path.iterdir()) == [scratch]  # no RES, no .RES.tmp-*
+    assert list(scratch.iterdir()) == []
+
+
+STUCK_IN_C = """
+import os, zlib
+from celltrace import tempdirs
+from celltrace.stopping import stop_on_signals
+with stop_on_signals(grace=0.5):
+    folder = tempdirs.make_dir("celltrace-test-")
+    data = os.urandom(60_000_000)
+    print(folder, flush=True)
+    for _ in range(20):
+        zlib.compress(data, 9)  # a long C call: Python's signal handler cannot run until it returns
+print("not stopped", flush=True)
+"""
+
+
+def test_watchdog_stops_a_process_stuck_in_a_long_c_call(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_IN_C], env=env_with_tmp(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder = Path(proc.stdout.readline().strip())
+    assert folder.is_dir(), proc.stderr.read()
+    time.sleep(0.3)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    assert proc.returncode == 143 and time.monotonic() - sent < 2.0
+    assert not folder.exists() and "not stopped" not in proc.stdout.read()
+
+
+def test_next_run_removes_what_a_killed_run_left(tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    seq = crop_sequence("Fluo-N2DH-GOWT1", tmp_path / "seq", frames=3)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = [scratch / f"celltrace-seg-{dead.pid}-{tempdirs.HOST}-abcd1234",
+            tmp_path / f".RES.tmp-{dead.pid}-{tempdirs.HOST}-abcd1234"]
+    alive = [scratch / f"celltrace-seg-1-{tempdirs.HOST}-abcd1234", tmp_path / f".RES.tmp-1-{tempdirs.HOST}-abcd1234"]
+    for p in left + alive:
+        p.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "celltrace.cli", "track", str(seq), "--method", "classic",
+                           "--out", str(tmp_path / "RES"), "-q"], env=env_with_tmp(scratch), capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert not any(p.exists() for p in left) and all(p.exists() for p in alive)
