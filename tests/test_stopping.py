@@ -86,6 +86,63 @@ def test_watchdog_stops_a_process_stuck_in_a_long_c_call(tmp_path):
     assert not folder.exists() and "not stopped" not in proc.stdout.read()
 
 
+STUCK_HOLDING_THE_GIL = """
+import sys
+import numpy as np
+from celltrace import tempdirs
+from celltrace.linking.lap import solve_lap
+from celltrace.stopping import stop_on_signals
+d = np.load(sys.argv[1])
+with stop_on_signals(grace=0.5, folders=[sys.argv[2]]):
+    folder = tempdirs.make_dir("celltrace-test-")
+    beside = tempdirs.make_dir(".RES.tmp-", dir=sys.argv[2])
+    print(folder, beside, flush=True)
+    # scipy's sparse matching never returns on this input and holds the GIL: no thread can run
+    solve_lap(int(d["n"]), int(d["m"]), d["rows"], d["cols"], d["costs"], float(d["death_cost"]),
+              float(d["birth_cost"]))
+"""
+
+
+def test_helper_process_stops_a_process_that_holds_the_gil(tmp_path):
+    from conftest import SHARED
+
+    hang = SHARED / "data" / "regressions" / "lap_hang_psc.npz"
+    assert hang.exists()
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_HOLDING_THE_GIL, str(hang), str(out)],
+                            env=env_with_tmp(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        folders = [Path(p) for p in proc.stdout.readline().split()]
+        assert len(folders) == 2 and all(f.is_dir() for f in folders), proc.stderr.read()
+        time.sleep(1.0)
+        assert proc.poll() is None
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        assert time.monotonic() - sent < 2.5 and proc.returncode == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_for(lambda: not any(f.exists() for f in folders), timeout=3.0)
+
+
+def test_a_killed_track_is_cleaned_up_by_its_helper(tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "celltrace.cli", "track", str(ctc_sequence("Fluo-N2DH-GOWT1")),
+                             "--method", "classic", "--out", str(tmp_path / "RES"), "-q"],
+                            env=env_with_tmp(scratch), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: any(p.name.startswith(f"celltrace-seg-{proc.pid}-") for p in scratch.iterdir()))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert wait_for(lambda: list(scratch.iterdir()) == [], timeout=5.0)
+    assert list(tmp_path.iterdir()) == [scratch]
+
+
 def test_next_run_removes_what_a_killed_run_left(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()

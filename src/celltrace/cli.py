@@ -408,8 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    target = getattr(args, "out", None) or getattr(args, "output", None)
+    folders = [Path(target).absolute().parent] if target else []
     try:
-        with stop_on_signals():  # SIGTERM like Ctrl-C: clean up, no output, exit 143 (130)
+        with stop_on_signals(folders=folders):  # SIGTERM like Ctrl-C: clean up, no output, exit 143 (130)
             return func(args)
     except CelltraceError as exc:
         print(f"celltrace: error: {exc}", file=sys.stderr)
