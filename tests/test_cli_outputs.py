@@ -172,6 +172,7 @@ def test_run_json_and_info(tmp_path, capsys, seq):
     assert record["weights"] == [] and record["derived"]["cell_radius"] > 0
     assert {"segmentation_s", "linking_s", "track_s", "write_s"} <= set(record["timings"])
     assert record["date"][:4].isdigit() and "T" in record["date"]
+    assert record["command"] == f"celltrace track {seq} --method classic --param max_gap=1 --out {out} -q"
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     code, text, _ = run(capsys, "info", str(out))
     assert code == 0 and "method classic" in text and str(seq.resolve()) in text and "max_gap = 1" in text

@@ -143,6 +143,28 @@ def test_a_killed_track_is_cleaned_up_by_its_helper(tmp_path):
     assert list(tmp_path.iterdir()) == [scratch]
 
 
+FORKED_WORKER = """
+import os, signal, time
+from celltrace.stopping import stop_on_signals
+with stop_on_signals(grace=0.3):
+    pid = os.fork()
+    if pid == 0:  # a worker process: a signal to it must not stop its parent
+        time.sleep(5)
+        os._exit(0)
+    time.sleep(0.3)
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+    time.sleep(1.5)
+print("parent finished", flush=True)
+"""
+
+
+def test_a_forked_worker_does_not_wake_the_parents_watchdogs(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", FORKED_WORKER], env=env_with_tmp(tmp_path), capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0 and "parent finished" in proc.stdout, proc.stderr
+
+
 def test_next_run_removes_what_a_killed_run_left(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -51,17 +51,17 @@ def cmd_track(args: argparse.Namespace) -> int:
         write_run(tmp, run_record(result.meta, method=args.method, input=args.input, masks=args.masks,
                                   n_frames=result.n_frames, frame_shape=result.shape[1:], date=date,
                                   timings=timings, overrides=params, min_track_length=args.min_track_length,
-                                  command=_command()))
+                                  command=_command(args)))
     _say(args, f"{result.n_tracks} tracks, {len(result.divisions())} divisions in {result.n_frames} frames "
                f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json)")
     return 0
 
 
-def _command() -> str:
-    """The command line as typed (for the provenance records)."""
+def _command(args: argparse.Namespace) -> str:
+    """The command line as given (for the provenance records)."""
     import shlex
 
-    return " ".join(["celltrace", *map(shlex.quote, sys.argv[1:])])
+    return " ".join(["celltrace", *map(shlex.quote, getattr(args, "argv", sys.argv[1:]))])
 
 
 def _parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -198,7 +198,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = celltrace.track(movie, method=method, progress=not args.quiet)
         write_ctc(result, tmp / "RES", kind="res")
         write_run(tmp / "RES", run_record(result.meta, method=method, input=out / "movie.tif", n_frames=len(movie),
-                                          frame_shape=result.shape[1:], date=date, command=_command(),
+                                          frame_shape=result.shape[1:], date=date, command=_command(args),
                                           timings={**result.meta.get("timing", {}),
                                                    "track_s": time.perf_counter() - t0}))
         result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
@@ -258,7 +258,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = trainer(args.method)(args.data, args.out, steps=args.steps, seed=args.seed, crop=args.crop,
                                batch=args.batch, lr=args.lr, device=resolve_device(args.device),
                                progress=not args.quiet,
-                               resume=not args.restart, command="celltrace " + " ".join(sys.argv[1:]),
+                               resume=not args.restart, command=_command(args),
                                **_parse_params(args.param))
     _say(args, f"weights → {out}; manifest → {Path(out).with_suffix('.json')}")
     return 0
@@ -407,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     func: Callable[[argparse.Namespace], int] = args.func
     target = getattr(args, "out", None) or getattr(args, "output", None)
     folders = [Path(target).absolute().parent] if target else []

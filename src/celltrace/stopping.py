@@ -34,6 +34,28 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM (a KeyboardInterrupt, so the same clean-up runs)."""
 
 
+# what stop_on_signals has installed in this process, undone in forked children (a worker process
+# must not wake the watchdogs of its parent, nor inherit its handlers)
+_installed: dict[str, Any] = {}
+
+
+def _after_fork_in_child() -> None:
+    if not _installed:
+        return
+    try:
+        signal.set_wakeup_fd(-1)
+        for s, h in _installed["handlers"].items():
+            signal.signal(s, h)
+        os.close(_installed["wake_fd"])
+    except (ValueError, OSError):
+        pass
+    _installed.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def exit_code(exc: KeyboardInterrupt) -> int:
     """Shell exit status of a command stopped by ``exc``: 143 for SIGTERM, 130 for Ctrl-C."""
     return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
@@ -156,11 +178,13 @@ def stop_on_signals(grace: float = 1.0, folders: Iterable[str | Path] = ()) -> I
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     old_fd = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    _installed.update(handlers=old, wake_fd=wake_w)
     threading.Thread(target=watchdog, name="celltrace-stop-watchdog", daemon=True).start()
     try:
         yield
     finally:
         done.set()
+        _installed.clear()
         signal.set_wakeup_fd(old_fd)
         for s, h in old.items():
             signal.signal(s, h)
