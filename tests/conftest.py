@@ -44,3 +44,16 @@ def shared_data(relative: str) -> Path:
 def extra(dataset: str) -> Path:
     """Folder of ``dataset`` under ../shared/data/extra (e.g. PhC-C2DL-PSC: 02 and 02_ST)."""
     return _require(SHARED / "data" / "extra" / dataset)
+
+
+def crop_sequence(dataset: str, dst: Path, frames: int = 4, box: tuple[int, int, int, int] = (300, 300, 256, 256)) -> Path:
+    """The first ``frames`` frames of sequence 02 of ``dataset``, cropped to ``box`` (y, x, h, w),
+    as a new CTC sequence folder ``dst`` (small and fast real data)."""
+    import tifffile
+
+    src = ctc_sequence(dataset)
+    dst.mkdir(parents=True)
+    y, x, h, w = box
+    for t in range(frames):
+        tifffile.imwrite(dst / f"t{t:03d}.tif", tifffile.imread(src / f"t{t:03d}.tif")[y:y + h, x:x + w])
+    return dst

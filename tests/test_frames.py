@@ -33,7 +33,7 @@ def test_frame_store_round_trip_and_cleanup():
         store.append(f)
     view = store.frames()
     np.testing.assert_array_equal(np.asarray(view), frames)
-    folder = store._dir.name
+    folder = store.folder
     assert os.path.isdir(folder) and len(os.listdir(folder)) == 4
     with pytest.raises(ValueError, match="shape"):
         store.append(np.zeros((2, 2)))

@@ -27,10 +27,25 @@ class TrackingError(CelltraceError):
 
 
 class OutputExistsError(CelltraceError):
-    """The output folder exists and overwriting was not asked for."""
+    """The output exists and overwriting was not asked for (the message says whether a file or a
+    folder is in the way)."""
 
     def __init__(self, path: str | Path):
-        super().__init__(f"{path}: output folder already exists (use --overwrite to replace it)")
+        self.path = Path(path)
+        what = "the output file exists" if self.path.is_file() else "output folder already exists"
+        super().__init__(f"{path}: {what} (use --overwrite to replace it)")
+
+
+class OutputError(CelltraceError, OSError):
+    """Writing an output failed (disk full, no permission, ...) or could not take its name; ``path``
+    is the user's output path (or a file inside it), never a temporary name. Also an OSError (with
+    the original ``errno``), so code that catches those still does."""
+
+    def __init__(self, path: str | Path, problem: str, errno: int | None = None):
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+        self.errno = errno
 
 
 class CelltraceWarning(UserWarning):

@@ -114,9 +114,13 @@ class FrameStore:
     """
 
     def __init__(self, frame_shape: tuple[int, int], dtype: Any, level: int = 1, prefix: str = "celltrace-frames-"):
-        import tempfile
+        import weakref
 
-        self._dir = tempfile.TemporaryDirectory(prefix=prefix)
+        from celltrace import tempdirs
+
+        # named with the pid, so a later run removes it if this process is killed (celltrace.tempdirs)
+        self._folder = str(tempdirs.make_dir(prefix))
+        weakref.finalize(self, tempdirs.remove, self._folder)
         self._frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
         self._dtype = np.dtype(dtype)
         self._level = level
@@ -125,8 +129,13 @@ class FrameStore:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def folder(self) -> str:
+        """The temporary folder holding the frames (``celltrace-…-<pid>-<host>-…``)."""
+        return self._folder
+
     def _path(self, t: int) -> str:
-        return f"{self._dir.name}/{t:07d}.z"
+        return f"{self._folder}/{t:07d}.z"
 
     def append(self, frame: np.ndarray) -> None:
         """Store the next frame (cast to the store's dtype)."""

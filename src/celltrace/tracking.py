@@ -258,12 +258,12 @@ class Tracking:
         df.insert(2, "parent", df["label"].map(parents).fillna(0).astype(np.int64))
         return df
 
-    def to_csv(self, path: str | Path, movie: Any = None) -> Path:
-        """Write :meth:`cell_table` as CSV (atomically)."""
+    def to_csv(self, path: str | Path, movie: Any = None, overwrite: bool = True) -> Path:
+        """Write :meth:`cell_table` as CSV (atomically; without ``overwrite`` an existing file is kept)."""
         from celltrace.io.atomic import atomic_file
 
         path = Path(path)
-        with atomic_file(path) as tmp:
+        with atomic_file(path, overwrite=overwrite) as tmp:
             self.cell_table(movie).to_csv(tmp, index=False)
         return path
 

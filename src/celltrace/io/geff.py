@@ -6,15 +6,13 @@ cell to itself in the next frame of its track and a parent's last cell to each c
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from celltrace.errors import OutputExistsError
+from celltrace.io.atomic import atomic_dir
 
 if TYPE_CHECKING:
     from celltrace.tracking import Tracking
@@ -39,23 +37,15 @@ def tracking_graph(tracking: "Tracking") -> nx.DiGraph:
 
 
 def write_geff(tracking: "Tracking", path: str | Path, overwrite: bool = False) -> Path:
-    """Write ``tracking`` as a GEFF zarr store at ``path`` (atomically)."""
+    """Write ``tracking`` as a GEFF zarr store at ``path`` (atomically: :func:`~celltrace.io.atomic.atomic_dir`)."""
     import geff
 
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_root = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        tmp = tmp_root / path.name
-        geff.write(tracking_graph(tracking), str(tmp), axis_names=["t", "y", "x"],
-                   axis_types=["time", "space", "space"])
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp_root, ignore_errors=True)
+    graph = tracking_graph(tracking)
+    with atomic_dir(path, overwrite=overwrite) as tmp:
+        geff.write(graph, str(tmp), axis_names=["t", "y", "x"], axis_types=["time", "space", "space"], overwrite=True)
     return path
 
 

@@ -32,10 +32,30 @@ DEFAULT_METHOD = "caliban"
 
 
 class Tracker(ABC):
-    """Turns a movie into a Tracking. Subclasses set ``name`` and implement :meth:`track`."""
+    """Turns a movie into a Tracking. Subclasses set ``name`` and implement :meth:`track`; they
+    describe themselves with ``description`` (one line), ``config_classes`` (the dataclasses whose
+    fields are their parameters) and ``options`` (other keyword arguments, name → meaning)."""
 
     name: ClassVar[str]
     needs_weights: ClassVar[bool] = False
+    description: ClassVar[str] = ""
+    config_classes: ClassVar[tuple[type, ...]] = ()
+    options: ClassVar[dict[str, str]] = {}
+    config: Any = None
+
+    @classmethod
+    def parameter_classes(cls) -> tuple[type, ...]:
+        """The config dataclasses whose fields are this method's parameters (``config_classes``;
+        a method may import them lazily here)."""
+        return cls.config_classes
+
+    def resolved_config(self) -> dict[str, Any]:
+        """Every parameter with the value this tracker uses (its config as a plain dict)."""
+        return config_dict(self.config)
+
+    def weights_files(self) -> list[Path]:
+        """The weights files this tracker has read (none for a method without weights)."""
+        return []
 
     @classmethod
     def weights_available(cls) -> bool:
@@ -74,6 +94,10 @@ class LearnedTracker(Tracker):
     def load_model(self, path: Path) -> Any:
         """The network in eval mode (with its ``config``) from the weights file ``path``."""
 
+    def weights_files(self) -> list[Path]:
+        """The weights file, once the network has been loaded."""
+        return [self.find_weights(self.weights)] if self._model is not None else []
+
     @property
     def model(self) -> Any:
         """The network, loaded on first access; its config (with the user's overrides) replaces
@@ -106,10 +130,68 @@ def runnable_methods() -> list[str]:
     return out
 
 
-def load_tracker(method: str = DEFAULT_METHOD, **params: Any) -> Tracker:
-    """Build the tracker called ``method`` with ``params`` overriding its config defaults."""
+def tracker_class(method: str) -> type[Tracker]:
+    """The Tracker class registered as ``method`` (its module imported on first use)."""
     if method not in _REGISTRY and method in KNOWN_METHODS:
         importlib.import_module(KNOWN_METHODS[method])
     if method not in _REGISTRY:
         raise CelltraceError(f"unknown method {method!r}; available: {', '.join(available_methods())}")
-    return _REGISTRY[method](**params)
+    return _REGISTRY[method]
+
+
+def load_tracker(method: str = DEFAULT_METHOD, **params: Any) -> Tracker:
+    """Build the tracker called ``method`` with ``params`` overriding its config defaults."""
+    return tracker_class(method)(**params)
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A method config (a dataclass, or anything with ``as_dict()``) as a plain dict."""
+    import dataclasses
+
+    if config is None:
+        return {}
+    if hasattr(config, "as_dict"):
+        return dict(config.as_dict())
+    if dataclasses.is_dataclass(config):
+        return dataclasses.asdict(config)
+    return dict(vars(config))
+
+
+def resolve_device(device: str | None) -> str:
+    """The torch device to use: ``cpu``; ``cuda`` / ``cuda:N`` (checked: a clear error when there is
+    no such GPU); ``auto`` = ``cuda`` when a CUDA GPU is usable, else ``cpu``."""
+    name = (device or "cpu").strip().lower()
+    if name == "cpu":
+        return "cpu"
+    kind, _, suffix = name.partition(":")
+    if name != "auto" and (kind != "cuda" or (suffix and not suffix.isdigit())):
+        raise CelltraceError(f"device {device!r}: unknown; use cpu, cuda, cuda:N or auto")
+    import torch
+
+    available = torch.cuda.is_available()
+    if name == "auto":
+        return "cuda" if available else "cpu"
+    if not available:
+        raise CelltraceError(f"device {device!r}: no CUDA GPU is usable here (torch.cuda.is_available() is "
+                             f"False); use --device cpu or --device auto")
+    if int(suffix or 0) >= torch.cuda.device_count():
+        raise CelltraceError(f"device {device!r}: there are only {torch.cuda.device_count()} CUDA GPU(s)")
+    return name
+
+
+def describe_method(method: str) -> dict[str, Any]:
+    """What ``celltrace methods`` shows about ``method``: ``name``, ``description``,
+    ``needs_weights``, ``weights_shipped`` (None when no weights are needed), ``default``, and
+    ``parameters``: ``(name, default, meaning)`` of its config fields and options."""
+    cls = tracker_class(method)
+    params: list[tuple[str, Any, str]] = [(k, None, v) for k, v in cls.options.items()]
+    seen = {k for k, _, _ in params}
+    for config_class in cls.parameter_classes():
+        for name, default, doc in config_class.parameter_docs():
+            if name not in seen:
+                params.append((name, default, doc))
+                seen.add(name)
+    doc_line = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+    return {"name": method, "description": cls.description or doc_line, "needs_weights": cls.needs_weights,
+            "weights_shipped": cls.weights_available() if cls.needs_weights else None,
+            "default": method == DEFAULT_METHOD, "parameters": params}

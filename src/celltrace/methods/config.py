@@ -3,10 +3,13 @@ with each value checked against the field's type and range."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import math
+import textwrap
 import types
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, TypeVar, Union
 
 from celltrace.errors import CelltraceError
@@ -135,3 +138,36 @@ class MethodConfig:
     @classmethod
     def _fail(cls, name: str, expected: str, value: Any, optional: bool) -> typing.NoReturn:
         raise ParameterError(cls.method, name, f"expected {expected}{' or null' if optional else ''}, got {value!r}")
+
+    @classmethod
+    def parameter_docs(cls) -> list[tuple[str, Any, str]]:
+        """``(name, default, meaning)`` of every field, the meaning being the first sentence of the
+        docstring written under the field in the class body (empty if it has none)."""
+        docs: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            try:
+                tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+            except (OSError, TypeError, SyntaxError):
+                continue
+            body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+            for node, after in zip(body, body[1:]):
+                if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                        and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                        and isinstance(after.value.value, str)):
+                    docs[node.target.id] = _first_sentence(after.value.value)
+        out = []
+        for f in fields(cls):  # type: ignore[arg-type]
+            default = f.default if f.default is not MISSING else (
+                f.default_factory() if f.default_factory is not MISSING else None)  # type: ignore[misc]
+            out.append((f.name, default, docs.get(f.name, "")))
+        return out
+
+
+def _first_sentence(doc: str) -> str:
+    """The docstring's first sentence on one line (up to a ``. `` before a capital letter), with
+    ````code```` shown as ```code```."""
+    text = " ".join(doc.split()).replace("``", "`")
+    for i in range(len(text) - 2):
+        if text[i] == "." and text[i + 1] == " " and text[i + 2].isupper():
+            return text[:i + 1]
+    return text

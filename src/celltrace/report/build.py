@@ -118,7 +118,7 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
         raise CelltraceError(f"the ground truth has shape {ref.shape}, the result {res.shape}")
 
     divisions = res.divisions()
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, checked=True) as tmp:  # checked above: one there now appeared meanwhile
         renderer = FrameRenderer(tuple(mov.frame_shape), intensity_limits(mov), max_size=max_size,
                                  show_labels=show_labels, divisions=list(divisions.itertuples(index=False)))
         finder = ErrorFinder() if ref is not None else None

@@ -105,6 +105,37 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     return torch.load(Path(path), map_location=map_location, weights_only=False)
 
 
+def _plain(x: Any) -> Any:
+    """``x`` as plain JSON values (tuples become lists, paths strings), for comparing settings."""
+    import json
+
+    return json.loads(json.dumps(x, default=str, sort_keys=True))
+
+
+def check_settings(ckpt: Path, stored: dict[str, Any] | None, settings: dict[str, Any]) -> None:
+    """Refuse (one line) to resume the checkpoint ``ckpt`` of a run whose ``stored`` settings differ
+    from ``settings`` (or were not recorded)."""
+    from celltrace.errors import CelltraceError
+
+    hint = "use --restart (resume=False) to start over, or another --out"
+    if stored is None:
+        raise CelltraceError(f"{ckpt}: checkpoint without a record of its settings, so it cannot be resumed "
+                             f"safely; {hint}")
+    new = _plain(settings)
+    diffs = []
+    for key in sorted(set(stored) | set(new)):
+        a, b = stored.get(key), new.get(key)
+        if a != b:
+            if isinstance(a, dict) and isinstance(b, dict):
+                keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                diffs += [f"{key}.{k} {a.get(k)!r} (now {b.get(k)!r})" for k in keys]
+            else:
+                diffs.append(f"{key} {a!r} (now {b!r})")
+    if diffs:
+        shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+        raise CelltraceError(f"{ckpt}: checkpoint of a run with other settings: {shown}; {hint}")
+
+
 def _batch_stream(batches: Iterable[Any] | Callable[[int], Any], start: int, fast_forward: bool) -> Iterator[Any]:
     if callable(batches) and not isinstance(batches, Iterable):
         step = start
@@ -135,7 +166,8 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Any] | Callab
         optimizer: torch.optim.Optimizer, *, steps: int, checkpoint_dir: str | Path | None = None, seed: int = 0,
         resume: bool = True, log_every: int = 10, checkpoint_every: int | None = None, progress: bool = True,
         clip_norm: float | None = None, scheduler: Any = None, device: torch.device | str | None = None,
-        fast_forward: bool = False, on_log: Callable[[int, History], None] | None = None) -> History:
+        fast_forward: bool = False, on_log: Callable[[int, History], None] | None = None,
+        settings: dict[str, Any] | None = None) -> History:
     """Train ``model`` for ``steps`` optimisation steps (in total, counting those of a resumed run).
 
     Parameters
@@ -151,6 +183,10 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Any] | Callab
         Seeds python, numpy and torch before the first step (a resumed run restores their states instead).
     resume
         Continue from ``checkpoint_dir/last.pt`` when it exists (a finished run returns at once).
+    settings
+        What makes a run this run (seed, data, config…; JSON-able), stored in every checkpoint: a
+        checkpoint is resumed only when its settings are the same, else :class:`CelltraceError`
+        (start over with ``resume=False``, the CLI's ``--restart``).
     clip_norm
         Clip the global gradient norm to this value (the paper's Keras ``clipnorm``).
 
@@ -160,6 +196,7 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Any] | Callab
         raise ValueError(f"steps must be >= 0, not {steps}")
     ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     every = checkpoint_every or max(1, log_every)
+    extra = {"settings": _plain(settings)} if settings is not None else None
     history = History()
     start = 0
     seed_everything(seed)
@@ -167,6 +204,8 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Any] | Callab
         model.to(device)
     if ckpt is not None and resume and ckpt.exists():
         state = load_checkpoint(ckpt, map_location="cpu")  # RNG states must stay CPU tensors
+        if settings is not None:
+            check_settings(ckpt, (state.get("extra") or {}).get("settings"), settings)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
@@ -212,16 +251,16 @@ def fit(model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[Any] | Callab
                     on_log(step + 1, history)
             if ckpt is not None and ((step + 1) % every == 0 or step + 1 == steps):
                 history.seconds = base_seconds + time.perf_counter() - t0
-                save_checkpoint(ckpt, model, optimizer, step + 1, history, scheduler)
+                save_checkpoint(ckpt, model, optimizer, step + 1, history, scheduler, extra)
     finally:
         bar.close()
     history.seconds = base_seconds + time.perf_counter() - t0
     if ckpt is not None and history.steps and not ckpt.exists():
-        save_checkpoint(ckpt, model, optimizer, history.steps, history, scheduler)
+        save_checkpoint(ckpt, model, optimizer, history.steps, history, scheduler, extra)
     if history.loss and not math.isfinite(history.loss[-1]):
         raise FloatingPointError("training diverged")
     return history
 
 
-__all__ = ["fit", "History", "seed_everything", "rng_state", "set_rng_state", "save_checkpoint", "load_checkpoint",
+__all__ = ["fit", "check_settings", "History", "seed_everything", "rng_state", "set_rng_state", "save_checkpoint", "load_checkpoint",
            "to_device", "CHECKPOINT_NAME"]

@@ -42,6 +42,13 @@ def training_manifest(method: str, *, data_dirs: Sequence[str | Path], sequences
     }
 
 
+def run_settings(seed: int, data_dirs: Sequence[str | Path], config: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """What makes a training run this run (stored in its checkpoints, compared on resume by
+    :func:`celltrace.train.fit`): the seed, the data (resolved paths), the config (crop, batch,
+    learning rate… included) and ``more``."""
+    return {"seed": int(seed), "data": [str(Path(d).resolve()) for d in data_dirs], "config": config, **more}
+
+
 def write_manifest(weights: str | Path, manifest: dict[str, Any]) -> Path:
     """Write ``manifest`` atomically as JSON beside ``weights`` (same name, suffix ``.json``)."""
     from celltrace.io.atomic import atomic_file
@@ -52,4 +59,4 @@ def write_manifest(weights: str | Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-__all__ = ["training_manifest", "write_manifest"]
+__all__ = ["training_manifest", "run_settings", "write_manifest"]

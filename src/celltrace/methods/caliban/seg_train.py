@@ -24,7 +24,7 @@ import torch
 
 from celltrace.frames import spread
 from celltrace.metrics.ctc import seg_jaccards
-from celltrace.train.manifest import training_manifest, write_manifest
+from celltrace.train.manifest import run_settings, training_manifest, write_manifest
 
 
 def validation_scores(model: torch.nn.Module, sequences: Sequence[Any], refs: Sequence[Any], config: Any,
@@ -114,7 +114,8 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
     started = time.time()
     history = fit(model, lambda m, b: seg_loss(m(b["image"]), b, config.ce_weight), sampler, optimizer, steps=steps,
                   checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10, checkpoint_every=50,
-                  progress=progress, clip_norm=config.clip_norm, scheduler=scheduler, device=device)
+                  progress=progress, clip_norm=config.clip_norm, scheduler=scheduler, device=device,
+                  settings=run_settings(seed, data_dirs, config.as_dict()))
     model.eval()
     scores = validation_scores(model, sequences, val_refs, config, device, progress=progress) if validate else {}
     manifest = training_manifest("caliban", part="segmentation", data_dirs=data_dirs, sequences=sequences,

@@ -43,6 +43,13 @@ class CalibanTracker(LearnedTracker):
 
     name = "caliban"
     default_weights = DEFAULT_SEG_WEIGHTS
+    description = "Caliban: learned nuclear segmentation (inner/outer distance maps + watershed), learned linking"
+    options = {"weights": "segmentation weights file (default: the shipped weights/caliban_segmentation.pt)",
+               "link_weights": "linking weights file (default: the shipped weights/caliban_linking.pt; "
+                               "without any, the shared LAP linker)",
+               "device": "torch device: cpu, cuda, cuda:N (the CLI's --device; auto there)"}
+    link_config: Any = None
+    link_path: Path | None = None
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", link_weights: str | Path | None = None,
                  **params: Any):
@@ -60,6 +67,24 @@ class CalibanTracker(LearnedTracker):
         LinkingConfig.from_params(**self.link_params)  # bad values fail here, before any work
 
     find_weights = staticmethod(find_weights)
+
+    @classmethod
+    def parameter_classes(cls) -> tuple[type, ...]:
+        """Segmentation and linking parameters (the linking config imported on demand)."""
+        from celltrace.methods.caliban.link_infer import LinkingConfig
+
+        return (CalibanSegConfig, LinkingConfig)
+
+    def resolved_config(self) -> dict[str, Any]:
+        """The segmentation config, plus the linking config under ``linking`` once it is known."""
+        out = super().resolved_config()
+        if self.link_config is not None:
+            out["linking"] = self.link_config.to_dict()
+        return out
+
+    def weights_files(self) -> list[Path]:
+        """Segmentation weights (once loaded) and linking weights (once used)."""
+        return super().weights_files() + ([self.link_path] if self.link_path is not None else [])
 
     def load_model(self, path: Path):
         """The segmentation network (with the post-processing overrides of ``params``)."""
@@ -98,6 +123,7 @@ class CalibanTracker(LearnedTracker):
 
             model, extra = load_model(link_path, map_location=self.device)
             config = LinkingConfig.from_params(**{**(extra.get("linking") or {}), **self.link_params})
+            self.link_config, self.link_path = config, link_path
             links, _ = link_with_model(movie.frames, segmentation, model, config, progress=progress)
             return np.asarray(links), "caliban"
         from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, LAPLinker

@@ -42,6 +42,8 @@ class ClassicTracker(Tracker):
     closing, and build the CTC tracking. See :class:`ClassicConfig` for the parameters."""
 
     name = "classic"
+    description = "threshold + watershed segmentation, LAP linking with divisions and gap closing; no learning"
+    config_classes = (ClassicConfig,)
 
     def __init__(self, config: ClassicConfig | None = None, **params: Any):
         self.config = config if config is not None else ClassicConfig.from_params(**params)

@@ -40,6 +40,10 @@ class EmbedTrackTracker(LearnedTracker):
 
     name = "embedtrack"
     default_weights = DEFAULT_WEIGHTS
+    description = "EmbedTrack: one network segments cells (instance embeddings) and links them (tracking offsets)"
+    config_classes = (EmbedTrackConfig,)
+    options = {"weights": "weights file (default: the shipped weights/embedtrack.pt)",
+               "device": "torch device: cpu, cuda, cuda:N (the CLI's --device; auto there)"}
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", **params: Any):
         self.weights = weights

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from celltrace.metrics.ctc import seg_jaccards
-from celltrace.train.manifest import training_manifest, write_manifest
+from celltrace.train.manifest import run_settings, training_manifest, write_manifest
 
 
 def min_size_from_masks(sequences: Sequence[Any], refs: Sequence[Any], per_sequence: int = 20,
@@ -134,7 +134,7 @@ def train_embedtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: in
     history = fit(model, lambda m, b: embedtrack_loss(m(b["prev_image"], b["curr_image"]), b, config), sampler,
                   optimizer, steps=steps, checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10,
                   checkpoint_every=50, progress=progress, clip_norm=config.clip_norm, scheduler=scheduler,
-                  device=device)
+                  device=device, settings=run_settings(seed, data_dirs, config.as_dict(), schedule_steps=max(steps, 1)))
     model.eval()
     scores = validation_scores(model, sequences, val_refs, config, device, progress=progress) if validate else {}
     manifest = training_manifest("embedtrack", data_dirs=data_dirs, sequences=sequences, train_refs=train_refs,
