@@ -24,7 +24,7 @@ class CalibanSegConfig(MethodConfig):
               "batch": AT_LEAST_ONE, "crop": AT_LEAST_ONE, "scale_range": POSITIVE, "lr_decay": Range(0, 1, open_lo=True),
               "decay_every": AT_LEAST_ONE, "val_fraction": FRACTION, "max_distance_factor": POSITIVE}
     choices = {"outer_normalize": ("frame", "cell", "none"), "weak_frames": ("markers", "ignore"),
-               "split": ("tail", "every", "none")}
+               "split": ("tail", "every", "none"), "linker": ("learned", "lap")}
 
     # --- network (§3.4.1: EfficientNetV2L + FPN P1–P7 + coordinate map; ours is a CPU-sized FPN)
     widths: tuple[int, ...] = (16, 24, 48, 64, 96)
@@ -135,6 +135,12 @@ class CalibanSegConfig(MethodConfig):
     """Fraction of frames held out for validation (paper: 20 %)."""
     cache_mb: float = 1500.0
     """Memory for cached preprocessed frames and targets."""
+
+    # --- linking
+    linker: str = "learned"
+    """``learned``: Caliban's linker (graph-attention + LSTM link probabilities, shipped weights);
+    ``lap``: celltrace's standard LAP linker on the segmented objects
+    (:mod:`celltrace.linking.standard`, the classic method's linker with its defaults)."""
 
     # --- tracking without a learned linker (fallback: shared LAP linker, Euclidean cost)
     max_distance_factor: float = 1.5

@@ -114,7 +114,15 @@ class CalibanTracker(LearnedTracker):
               progress: bool) -> tuple[np.ndarray, str]:
         """Caliban's learned linker when linking weights exist (``link_weights``, else the package's
         ``weights/caliban_linking.pt``), with the linking settings stored in them (the division
-        threshold chosen on validation frames among them); else the shared LAP linker, Euclidean cost."""
+        threshold chosen on validation frames among them); else, or with ``linker='lap'``, celltrace's
+        standard LAP linker (:func:`celltrace.linking.standard.build_linker`, default settings)."""
+        if self.config.linker == "lap":
+            from celltrace.linking.features import typical_displacement
+            from celltrace.linking.standard import LAPLinkingConfig, build_linker
+
+            settings = LAPLinkingConfig()
+            motion = typical_displacement(objects) if settings.motion_gate_factor > 0 else 0.0
+            return build_linker(settings, radius, motion).link(objects, progress=progress), "lap"
         link_path = (locate_weights(self.link_weights, DEFAULT_LINK_WEIGHTS, "caliban linking", "caliban-linking")
                      if self.link_weights is not None else DEFAULT_LINK_WEIGHTS)
         if link_path.is_file():

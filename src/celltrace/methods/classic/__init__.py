@@ -5,6 +5,7 @@ LAP linking with shadow objects, division detection and gap closing (Jaqaman et 
 """
 
 from celltrace.methods.classic.config import ClassicConfig
-from celltrace.methods.classic.tracker import ClassicTracker, build_linker
+from celltrace.linking.standard import build_linker
+from celltrace.methods.classic.tracker import ClassicTracker
 
 __all__ = ["ClassicConfig", "ClassicTracker", "build_linker"]

@@ -9,30 +9,13 @@ from typing import Any
 import numpy as np
 
 from celltrace.frames import Frames, spread
-from celltrace.linking import DivisionDetector, EuclideanCost, GapCloser, GeometricDivisionCost, LAPLinker
 from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie, typical_displacement
+from celltrace.linking.standard import build_linker
 from celltrace.methods.base import Tracker, register
 from celltrace.methods.classic.config import ClassicConfig
 from celltrace.movie import Movie
 from celltrace.segmentation import estimate_cell_radius, segment_nuclei
 from celltrace.tracking import Tracking
-
-
-def build_linker(config: ClassicConfig, radius: float, motion: float = 0.0) -> LAPLinker:
-    """The :class:`~celltrace.linking.LAPLinker` the config describes, lengths scaled by ``radius``."""
-    r = float(radius)
-    divisions = None
-    if config.divisions:
-        divisions = DivisionDetector(
-            max_distance=config.division_distance_factor * r, max_cost=config.division_max_cost,
-            cost=GeometricDivisionCost(scale=config.division_scale_factor * r, w_area=config.division_area_weight,
-                                       w_sym=config.division_symmetry_weight))
-    gaps = GapCloser(max_gap=config.max_gap, max_distance=config.gap_distance_factor * r) if config.max_gap > 0 else None
-    gate = max(config.max_distance_factor * r, config.motion_gate_factor * float(motion))
-    return LAPLinker(cost=EuclideanCost(gate, config.link_power),
-                     alternative_factor=config.alternative_factor,
-                     alternative_percentile=config.alternative_percentile,
-                     divisions=divisions, gap_closing=gaps)
 
 
 @register

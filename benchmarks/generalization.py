@@ -1,0 +1,164 @@
+"""The generalization protocol (celltrace.protocol), every method side by side, in one command.
+
+    python benchmarks/generalization.py [--models DIR] [--families spatial lodo shift psc synth]
+                                        [--methods classic caliban caliban+lap embedtrack ...]
+                                        [--frames N] [--out DIR]
+
+Learned models must not have seen the scored data, so each case family uses its own weights:
+``spatial`` and ``shift`` cases the models trained on ``x < 0.6·W`` of the 02 sequences
+(``DIR/spatial.pt``), ``lodo`` cases on dataset D the model trained without D
+(``DIR/lodo-<D>.pt``), ``psc`` and ``synth`` the shipped model (or ``DIR/full.pt``). ``DIR``
+defaults to ``benchmarks/protocol_models`` (made by ``scripts/device_train.sh``; their manifests
+say how). A method whose weights for a family are missing is left out of that family, never run
+on data it trained on.
+
+Methods:
+  classic              the non-learned baseline (no weights)
+  caliban              caliban segmentation + caliban's learned linker (shipped linker weights)
+  caliban+lap          caliban segmentation + the classic method's LAP linker on its masks
+  caliban-noaug(+lap)  the same with models trained without the photometric shifts (spatial only)
+  caliban-shipped(+lap) the package's caliban segmentation weights (psc, synth only)
+  embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
+
+Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
+worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from celltrace.methods.base import load_tracker
+from celltrace.movie import Movie
+from celltrace.protocol import (DATASETS, KEYS, Case, lodo_cases, psc_case, run_protocol, shift_cases,
+                                spatial_cases, summarise, synth_cases)
+from celltrace.tracking import Tracking
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+MODELS = REPO / "benchmarks" / "protocol_models"
+FAMILIES = ("spatial", "lodo", "shift", "psc", "synth")
+
+
+def variant_file(models: Path, case: Case, stem: str) -> Path | None:
+    """Weights for ``case`` of the model family ``stem`` ('' = the augmented recipe, 'noaug', 'shipped')."""
+    if stem == "shipped":
+        return None if case.variant != "full" else Path("package")
+    name = case.variant if not stem else f"{case.variant}-{stem}"
+    p = models / f"{name}.pt"
+    return p if p.exists() else None
+
+
+class Runners:
+    """The methods of the protocol; caliban segmentations are computed once per (case, weights) and
+    linked both ways (learned linker, classic LAP linker)."""
+
+    def __init__(self, models: Path):
+        self.models = models
+        self.cache: dict[tuple[int, str], Tracking] = {}
+
+    def classic(self, frames: np.ndarray, case: Case) -> Tracking:
+        return load_tracker("classic").track(Movie(frames=frames), progress=False)
+
+    def embedtrack(self, frames: np.ndarray, case: Case) -> Tracking | None:
+        if case.variant != "full":
+            return None
+        return load_tracker("embedtrack").track(Movie(frames=frames), progress=False)
+
+    def caliban(self, frames: np.ndarray, case: Case, stem: str = "", relink: bool = False) -> Tracking | None:
+        path = variant_file(self.models, case, stem)
+        if path is None:
+            return None
+        key = (id(case), str(path))
+        if key not in self.cache:
+            params = {} if str(path) == "package" else {"weights": str(path)}
+            self.cache[key] = load_tracker("caliban", **params).track(Movie(frames=frames), progress=False)
+        result = self.cache[key]
+        if not relink:
+            return result
+        return load_tracker("classic").track(Movie(frames=frames), masks=np.asarray(result.masks), progress=False)
+
+    def table(self, names: list[str]) -> dict:
+        out = {}
+        for n in names:
+            base, plus, _ = n.partition("+")
+            if base == "classic":
+                out[n] = self.classic
+            elif base == "embedtrack":
+                out[n] = self.embedtrack
+            elif base.startswith("caliban"):
+                stem = base[len("caliban-"):] if base.startswith("caliban-") else ""
+                out[n] = (lambda s, r: lambda f, c: self.caliban(f, c, s, r))(stem, bool(plus))
+            else:
+                raise SystemExit(f"unknown method {n}")
+        return out
+
+
+def markdown(rows: list[dict], summary: dict) -> str:
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fams = list(dict.fromkeys(r["family"] for r in rows))
+    lines = ["## Summary: mean / worst TRA per family (psc: detection F1)", "",
+             "| family | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for fam in fams:
+        cells = []
+        for m in methods:
+            s = summary.get((fam, m))
+            cells.append("–" if s is None else f"{s['mean']:.3f} / {s['worst']:.3f}")
+        lines.append(f"| {fam} | " + " | ".join(cells) + " |")
+    lines += ["", "## Every case", "", "| family | case | method | " + " | ".join(KEYS) + " | s/frame |",
+              "|---|---|---|" + "---|" * len(KEYS) + "---|"]
+    for r in rows:
+        lines.append(f"| {r['family']} | {r['case']} | {r['method']} | " + " | ".join(fmt(r.get(k)) for k in KEYS)
+                     + f" | {r['s_per_frame']:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=str(MODELS), help="folder of the protocol's weights")
+    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    ap.add_argument("--methods", nargs="+", default=["classic", "caliban", "caliban+lap", "embedtrack"])
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    ap.add_argument("--frames", type=int, help="only the first N frames of each sequence (quicker)")
+    ap.add_argument("--shift-frames", type=int, default=30, help="frames of each shift case (default 30)")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generalization"))
+    a = ap.parse_args()
+    root, extra = SHARED / "ctc", SHARED / "extra"
+    frames = slice(0, a.frames) if a.frames else None
+    cases: list[Case] = []
+    if "spatial" in a.families:
+        cases += spatial_cases(root, a.datasets, frames)
+    if "shift" in a.families:
+        cases += shift_cases(spatial_cases(root, a.datasets, slice(0, a.shift_frames)))
+    if "lodo" in a.families:
+        cases += lodo_cases(root, a.datasets, frames)
+    if "psc" in a.families:
+        cases.append(psc_case(extra, frames))
+    if "synth" in a.families:
+        cases += synth_cases()
+    runners = Runners(Path(a.models))
+    rows = run_protocol(cases, runners.table(a.methods))
+    summary = summarise(rows)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=REPO).stdout.strip()
+    head = (f"commit {commit}, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {torch.get_num_threads()} torch "
+            f"threads, models {a.models}, families {a.families}, frames {a.frames or 'all'}")
+    (out / "results.json").write_text(json.dumps({"header": head, "rows": rows, "summary": [
+        {"family": f, "method": m, **v} for (f, m), v in summary.items()]}, indent=1))
+    (out / "results.md").write_text(f"{head}\n\n{markdown(rows, summary)}\n")
+    print(markdown(rows, summary))
+
+
+if __name__ == "__main__":
+    main()

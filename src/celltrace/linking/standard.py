@@ -1,0 +1,83 @@
+"""The standard linker of celltrace: frame-to-frame LAP with the Euclidean cost (Jaqaman et al.
+2008), an adaptive motion gate, divisions from mother–daughter geometry and gap closing — its
+settings (:class:`LAPLinkingConfig`, lengths in cell radii) and :func:`build_linker`.
+
+The classic method uses it on its threshold segmentation; a learned segmentation can use it too
+(caliban's ``linker='lap'``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celltrace.linking.divisions import DivisionDetector, GeometricDivisionCost
+from celltrace.linking.gaps import GapCloser
+from celltrace.linking.lap import EuclideanCost, LAPLinker
+from celltrace.methods.config import PERCENT, POSITIVE
+
+LINKING_LIMITS = {"max_distance_factor": POSITIVE, "link_power": POSITIVE, "alternative_factor": POSITIVE,
+                  "alternative_percentile": PERCENT, "division_distance_factor": POSITIVE,
+                  "division_scale_factor": POSITIVE}
+"""Allowed ranges of the fields below where not "finite and ≥ 0" (see ``MethodConfig.limits``)."""
+
+
+@dataclass
+class LAPLinkingConfig:
+    """Settings of the standard LAP linker; lengths are factors of the cell radius ``r``."""
+
+    # --- frame-to-frame LAP (Jaqaman et al. 2008)
+    max_distance_factor: float = 1.0
+    """Link gate: objects farther apart than ``max_distance_factor r`` between frames are never linked."""
+    motion_gate_factor: float = 1.5
+    """The link gate is at least ``motion_gate_factor`` × the 90th percentile of nearest-neighbour
+    displacements between consecutive frames (:func:`~celltrace.linking.features.typical_displacement`),
+    so fast-moving sparse cells stay linkable; 0 disables."""
+    link_power: float = 2.0
+    """Link cost ``|x_i - x_j|^link_power`` (2: Brownian motion, Jaqaman's choice)."""
+    alternative_factor: float = 1.05
+    """Birth and death cost = ``alternative_factor`` x the largest candidate link cost (Jaqaman: 1.05)."""
+    alternative_percentile: float | None = None
+    """Use this percentile of the candidate costs instead of the maximum (stricter linking)."""
+
+    # --- divisions
+    divisions: bool = True
+    """Detect divisions (a birth next to a mother becomes her second daughter)."""
+    division_distance_factor: float = 1.5
+    """Largest mother–daughter centroid distance, ``division_distance_factor r``."""
+    division_scale_factor: float = 0.5
+    """Length scale ``s = division_scale_factor r`` of the mother-between-daughters cost term."""
+    division_area_weight: float = 1.0
+    """Weight of ``ln((A_a + A_b)/A_m)^2`` (daughters together as large as the mother)."""
+    division_symmetry_weight: float = 1.0
+    """Weight of ``ln(A_a/A_b)^2`` (daughters of similar size)."""
+    division_max_cost: float = 1.5
+    """Largest accepted division cost."""
+
+    # --- gap closing
+    max_gap: int = 2
+    """Close gaps of up to ``max_gap`` missing frames (0: no gap closing)."""
+    gap_distance_factor: float = 1.5
+    """Gap-closing gate, ``gap_distance_factor r``."""
+
+
+
+def build_linker(config: LAPLinkingConfig, radius: float, motion: float = 0.0) -> LAPLinker:
+    """The :class:`~celltrace.linking.LAPLinker` ``config`` describes, lengths scaled by ``radius``;
+    the link gate is ``max(max_distance_factor·r, motion_gate_factor·motion)``, ``motion`` the
+    typical displacement (:func:`~celltrace.linking.features.typical_displacement`)."""
+    r = float(radius)
+    divisions = None
+    if config.divisions:
+        divisions = DivisionDetector(
+            max_distance=config.division_distance_factor * r, max_cost=config.division_max_cost,
+            cost=GeometricDivisionCost(scale=config.division_scale_factor * r, w_area=config.division_area_weight,
+                                       w_sym=config.division_symmetry_weight))
+    gaps = GapCloser(max_gap=config.max_gap, max_distance=config.gap_distance_factor * r) if config.max_gap > 0 else None
+    gate = max(config.max_distance_factor * r, config.motion_gate_factor * float(motion))
+    return LAPLinker(cost=EuclideanCost(gate, config.link_power),
+                     alternative_factor=config.alternative_factor,
+                     alternative_percentile=config.alternative_percentile,
+                     divisions=divisions, gap_closing=gaps)
+
+
+__all__ = ["LAPLinkingConfig", "LINKING_LIMITS", "build_linker"]

@@ -1,0 +1,217 @@
+"""The generalization protocol: scores that predict what a method does on a movie it never saw.
+
+Frames of one sequence share cells, brightness, density and background, so a hold-out of frames
+flatters a learned model. Every case here is data the scored model did not train on:
+
+* ``spatial`` — the right part ``x ≥ 0.6·W`` of each 02 sequence, all frames; learned models are
+  trained on ``x < 0.6·W`` only (``celltrace train … --param region=0:0.6``);
+* ``lodo`` — leave one dataset out: all of dataset D's 02, models trained on the other two;
+* ``shift`` — the spatial hold-out re-rendered by each :data:`celltrace.shifts.SHIFT_SUITE`
+  shift (gain, offset, background, gamma, contrast, noise, blur, pixel size, image size,
+  sparser / denser fields), scored per shift and summarised by mean and worst case;
+* ``psc`` — a real phase-contrast movie (PhC-C2DL-PSC, another modality) against its silver
+  truth (segmentation only: SEG and detection F1);
+* ``synth`` — synthetic movies (:mod:`celltrace.synth`) with known truth at several densities
+  and with dim cells.
+
+A *variant* names which trained weights a learned method uses per case family (``spatial``,
+``lodo-<dataset>``, ``full``); a method without weights ignores it. :func:`run_protocol` runs the
+cases and returns one row per (case, method) with TRA, DET, SEG, LNK, BC(2) (or SEG and DET_F1
+for segmentation-only truth) and the seconds per frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from celltrace.io.ctc import read_ctc
+from celltrace.io.tiff import read_frame
+from celltrace.metrics import evaluate
+from celltrace.metrics.detection import seg_detection
+from celltrace.movie import Movie, open_movie
+from celltrace.shifts import QUICK_SUITE, SHIFT_SUITE, Shift, restrict_lineage
+from celltrace.tracking import Tracking
+
+DATASETS = ("Fluo-N2DH-GOWT1", "Fluo-N2DH-SIM+", "Fluo-C2DL-MSC")
+SPATIAL_SPLIT = 0.6
+"""Learned models of the spatial hold-out train on ``x < SPATIAL_SPLIT·W``; cases score the rest."""
+KEYS = ("TRA", "DET", "SEG", "LNK", "BC(2)", "DET_F1")
+
+
+@dataclass
+class Case:
+    """One scored movie: frames ``(T, H, W)``, ground truth (a Tracking, or ``None`` with SEG-only
+    truth in ``seg``), SEG frames ``{t: labels}``, the family and the weights variant to use."""
+
+    name: str
+    family: str
+    frames: np.ndarray
+    gt: Tracking | None
+    seg: dict[int, np.ndarray] = field(default_factory=dict)
+    variant: str = "full"
+
+
+def _crop_x(frames: np.ndarray, gt: Tracking | None, seg: dict[int, np.ndarray], x0f: float, x1f: float
+            ) -> tuple[np.ndarray, Tracking | None, dict[int, np.ndarray]]:
+    W = frames.shape[-1]
+    x0, x1 = int(round(x0f * W)), int(round(x1f * W))
+    out_gt = None if gt is None else restrict_lineage(np.asarray(gt.masks)[:, :, x0:x1], gt.lineage)
+    return (np.ascontiguousarray(frames[:, :, x0:x1]), out_gt,
+            {t: np.ascontiguousarray(s[:, x0:x1]) for t, s in seg.items()})
+
+
+def load_sequence(raw: Path, gt_dir: Path | None, frames: slice | None = None
+                  ) -> tuple[np.ndarray, Tracking | None, dict[int, np.ndarray]]:
+    """Frames, GT tracking (``TRA``; ``None`` without one) and SEG frames of a CTC sequence,
+    optionally only ``frames`` (renumbered from 0)."""
+    movie = open_movie(raw)
+    idx = range(len(movie))[frames or slice(None)]
+    stack = np.stack([movie[t] for t in idx])
+    gt = None
+    seg: dict[int, np.ndarray] = {}
+    if gt_dir is not None:
+        if (gt_dir / "TRA").is_dir():
+            full = read_ctc(gt_dir)
+            masks = np.stack([np.asarray(full.masks[t]) for t in idx])
+            gt = restrict_lineage(masks, full.lineage)
+        seg_dir = gt_dir / "SEG"
+        for k, t in enumerate(idx):
+            for name in (f"man_seg{t:03d}.tif", f"man_seg{t:04d}.tif"):
+                if (seg_dir / name).exists():
+                    seg[k] = read_frame(seg_dir / name)
+    return stack, gt, seg
+
+
+def spatial_cases(root: Path, datasets: Sequence[str] = DATASETS, frames: slice | None = None,
+                  width: tuple[float, float] = (SPATIAL_SPLIT, 1.0)) -> list[Case]:
+    """The spatial hold-out of each dataset's 02 (``x`` in ``width``, fractions of the field)."""
+    out = []
+    for ds in datasets:
+        f, gt, seg = load_sequence(root / ds / "02", root / ds / "02_GT", frames)
+        f, gt, seg = _crop_x(f, gt, seg, *width)
+        out.append(Case(f"{ds} x≥{width[0]:g}", "spatial", f, gt, seg, "spatial"))
+    return out
+
+
+def lodo_cases(root: Path, datasets: Sequence[str] = DATASETS, frames: slice | None = None) -> list[Case]:
+    """All of each dataset's 02, scored with models that never saw that dataset."""
+    out = []
+    for ds in datasets:
+        f, gt, seg = load_sequence(root / ds / "02", root / ds / "02_GT", frames)
+        out.append(Case(ds, "lodo", f, gt, seg, f"lodo-{ds}"))
+    return out
+
+
+def shift_cases(base: Sequence[Case], shifts: Sequence[Shift] = SHIFT_SUITE) -> list[Case]:
+    """Every case of ``base`` (spatial hold-outs) under every shift."""
+    out = []
+    for case in base:
+        for sh in shifts:
+            f, gt = sh.apply(case.frames, case.gt)
+            seg = {}
+            if case.seg and sh.kind not in ("pixel_size", "crop"):
+                seg = case.seg
+            out.append(Case(f"{case.name} | {sh.name}", "shift", f, gt, seg, case.variant))
+    return out
+
+
+def psc_case(extra: Path, frames: slice | None = None, crop: float | None = None) -> Case:
+    """PhC-C2DL-PSC 02 (phase contrast) with its silver-truth segmentation; ``crop``: keep that
+    fraction of the width (a smaller, faster case)."""
+    f, _, seg = load_sequence(extra / "PhC-C2DL-PSC" / "02", extra / "PhC-C2DL-PSC" / "02_ST", frames)
+    if crop:
+        f, _, seg = _crop_x(f, None, seg, 0.0, crop)
+    return Case("PhC-C2DL-PSC (silver SEG)", "psc", f, None, seg, "full")
+
+
+SYNTH_SETTINGS: dict[str, dict[str, Any]] = {
+    "sparse": {"n_cells": 10},
+    "dense": {"n_cells": 60},
+    "dim cells": {"n_cells": 25, "intensity": (0.12, 0.3)},
+}
+
+
+def synth_cases(n_frames: int = 30, size: int = 256, seed: int = 1,
+                settings: dict[str, dict[str, Any]] = SYNTH_SETTINGS) -> list[Case]:
+    """Synthetic movies with known truth at several densities and with dim cells."""
+    from celltrace.synth import synthetic_movie
+
+    out = []
+    for name, kw in settings.items():
+        movie, gt = synthetic_movie(n_frames=n_frames, shape=(size, size), seed=seed, **kw)
+        masks = np.asarray(gt.masks)
+        out.append(Case(f"synthetic {name}", "synth", np.asarray(movie.frames), Tracking(masks, gt.lineage),
+                        {t: masks[t] for t in range(0, n_frames, 5)}, "full"))
+    return out
+
+
+Runner = Callable[[np.ndarray, Case], "Tracking | None"]
+"""``runner(frames, case) -> Tracking``: one method (with the case's variant of its weights), or
+``None`` when it has no weights that did not see the case's data (it is then left out)."""
+
+
+def score(result: Tracking, case: Case) -> dict[str, Any]:
+    """The protocol's numbers for one result."""
+    if case.gt is None:
+        s = seg_detection(result.masks, case.seg)
+        return {k: s.get(k) for k in ("SEG", "DET_F1")}
+    s = evaluate(result, case.gt, metrics=["ctc", "bio"], seg=case.seg or {})
+    out = {k: s.get(k) for k in ("TRA", "DET", "LNK", "BC(2)")}
+    out["SEG"] = s.get("SEG") if case.seg else None
+    out["DET_F1"] = seg_detection(result.masks, case.seg)["DET_F1"] if case.seg else None
+    return out
+
+
+def run_protocol(cases: Iterable[Case], runners: dict[str, Runner], progress: bool = True) -> list[dict[str, Any]]:
+    """Run every method on every case; one row per (case, method): family, case, method, variant,
+    the :data:`KEYS` scores, seconds per frame, number of frames."""
+    rows = []
+    for case in cases:
+        for name, runner in runners.items():
+            t0 = time.perf_counter()
+            result = runner(case.frames, case)
+            if result is None:
+                continue
+            dt = (time.perf_counter() - t0) / max(1, len(case.frames))
+            row = {"family": case.family, "case": case.name, "method": name, "variant": case.variant,
+                   **score(result.validate(), case), "s_per_frame": dt, "frames": len(case.frames)}
+            rows.append(row)
+            if progress:
+                print(" | ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+                      flush=True)
+    return rows
+
+
+def summarise(rows: Sequence[dict[str, Any]], key: str = "TRA") -> dict[tuple[str, str], dict[str, float]]:
+    """Per (family, method): mean and worst of ``key`` over the family's cases (``DET_F1`` for
+    segmentation-only cases when ``key`` is missing)."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    groups: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        v = r.get(key)
+        if v is None:
+            v = r.get("DET_F1")
+        if v is not None:
+            groups.setdefault((r["family"], r["method"]), []).append(float(v))
+    for k, vs in groups.items():
+        out[k] = {"mean": float(np.mean(vs)), "worst": float(np.min(vs)), "n": len(vs)}
+    return out
+
+
+def quick_cases(root: Path, extra: Path) -> list[Case]:
+    """The quick protocol (CI): 8-frame spatial hold-outs of GOWT1 and SIM+ (right 40 %, plain
+    and under :data:`QUICK_SUITE`), 10 frames of PSC (left half) and one small synthetic movie."""
+    base = spatial_cases(root, ("Fluo-N2DH-GOWT1", "Fluo-N2DH-SIM+"), frames=slice(0, 8))
+    return (base + shift_cases(base, QUICK_SUITE) + [psc_case(extra, slice(0, 10), crop=0.5)]
+            + synth_cases(n_frames=12, settings={"dense": {"n_cells": 40}}))
+
+
+__all__ = ["Case", "DATASETS", "SPATIAL_SPLIT", "KEYS", "load_sequence", "spatial_cases", "lodo_cases",
+           "shift_cases", "psc_case", "synth_cases", "SYNTH_SETTINGS", "score", "run_protocol", "summarise",
+           "quick_cases", "Runner"]
