@@ -274,8 +274,21 @@ def _run(argv: list[str]) -> tuple[str, str]:
     return "bad_stderr", f"{' '.join(argv)}: exit {code}, stderr {err.getvalue()!r}"
 
 
+def digest(folder: Path) -> str:
+    """SHA-256 over the names and bytes of every file under ``folder`` (to prove nothing was changed)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
 def run_case(base: str, which: str, seed: int) -> list[tuple[str, str, str]]:
-    """Damage a copy of the base GT (``which='gt'``) or RES and run evaluate and info on it."""
+    """Damage a copy of the base GT (``which='gt'``) or RES and run evaluate and info on it; an
+    input folder that changed during the runs is the outcome ``modified``."""
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp:
         src = Path(base) / which.upper()
@@ -285,8 +298,12 @@ def run_case(base: str, which: str, seed: int) -> list[tuple[str, str, str]]:
         other = Path(base) / ("RES" if which == "gt" else "GT")
         pred, gt = (other, bad) if which == "gt" else (bad, other)
         tag = f"{which} seed {seed} {'+'.join(kinds)}"
-        return [(tag, *_run(["evaluate", "--pred", str(pred), "--gt", str(gt)])),
-                (tag, *_run(["info", str(bad)]))]
+        before = (digest(bad), digest(other))
+        out = [(tag, *_run(["evaluate", "--pred", str(pred), "--gt", str(gt)])),
+               (tag, *_run(["info", str(bad)]))]
+        if (digest(bad), digest(other)) != before:
+            out.append((tag, "modified", "an input folder changed"))
+        return out
 
 
 # ------------------------------------------------------------------------------------ the test
@@ -319,14 +336,16 @@ def test_fuzz_damaged_folders(base):
             except multiprocessing.TimeoutError:
                 results.append((f"{which} seed {seed}", "hang", "worker did not return"))
         pool.terminate()
-    counts = {k: sum(1 for r in results if r[1] == k) for k in ("ok", "clean", "traceback", "hang", "bad_stderr")}
+    counts = {k: sum(1 for r in results if r[1] == k)
+              for k in ("ok", "clean", "traceback", "hang", "bad_stderr", "modified")}
     kinds: dict[str, int] = {}
     for tag, _, _ in results:
         for k in tag.split()[-1].split("+"):
             kinds[k] = kinds.get(k, 0) + 1
     print(f"\nfuzz: {len(cases)} damaged folders ({N_GT} GT, {N_RES} RES), {len(results)} runs "
           f"(evaluate + info): {counts['ok']} exit 0, {counts['clean']} clean one-line errors, "
-          f"{counts['traceback']} tracebacks, {counts['hang']} hangs, {counts['bad_stderr']} other stderr; "
+          f"{counts['traceback']} tracebacks, {counts['hang']} hangs, {counts['bad_stderr']} other stderr, "
+          f"{counts['modified']} inputs modified; "
           f"{time.monotonic() - start:.1f} s")
     print(f"fuzz: {len(kinds)} damage kinds used: {dict(sorted(kinds.items()))}")
     bad = [r for r in results if r[1] not in ("ok", "clean")]
