@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from celltrace.errors import CelltraceError
 from celltrace.frames import spread
 from celltrace.metrics.ctc import seg_jaccards
 from celltrace.train.manifest import run_settings, training_manifest, write_manifest
@@ -79,14 +80,15 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
                                crop: int | None = None, batch: int | None = None, lr: float | None = None,
                                device: str = "cpu", *, checkpoint_dir: str | Path | None = None, resume: bool = True,
                                validate: bool = True, progress: bool = True, command: str | None = None,
-                               region: str | None = None, **params: Any) -> Path:
+                               region: str | None = None, init: str | Path | None = None, **params: Any) -> Path:
     """Train the segmentation model on the train split of ``data_dirs`` (CTC dataset folders with
     ``NN`` + ``NN_GT``, or sequence folders) and write ``out`` (weights, :func:`save_model` layout)
     plus ``out`` with suffix ``.json`` (manifest: command, data, seed, steps, time, device, final
     losses, validation scores). ``region`` (``"X0:X1"``, fractions of the width) trains on that
     part of every field of view only (a spatial hold-out). On an accelerator ``device`` the
     targets of all training frames are computed first (one process per CPU core) and the crops are
-    made on the device. ``params`` override :class:`CalibanSegConfig` fields. Checkpoints go
+    made on the device. ``init``: start from these segmentation weights (same network) instead of
+    a random initialisation (fine-tuning). ``params`` override :class:`CalibanSegConfig` fields. Checkpoints go
     to ``checkpoint_dir`` (default ``<out>.ckpt/``), so an interrupted run resumes. Returns ``out``."""
     from celltrace.methods.caliban.config import CalibanSegConfig
     from celltrace.methods.caliban.seg_targets import SegBatches, seg_loss
@@ -102,6 +104,14 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
     val_refs = frame_refs(sequences, "val", config.split, config.val_fraction, require_seg=True)
     seed_everything(seed)
     model = CalibanSegModel(config)
+    if init is not None:
+        from celltrace.methods.caliban.segmentation_model import load_model
+
+        try:
+            model.load_state_dict(load_model(init).state_dict())
+        except RuntimeError as exc:
+            raise CelltraceError(f"{init}: initial weights do not fit the network of this config "
+                                 f"({str(exc).splitlines()[0]})") from None
     sampler = SegBatches(sequences, train_refs, config, seed=seed,
                          device=None if torch.device(device).type == "cpu" else device)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
@@ -115,7 +125,8 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
     history = fit(model, lambda m, b: seg_loss(m(b["image"]), b, config.ce_weight), sampler, optimizer, steps=steps,
                   checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10, checkpoint_every=50,
                   progress=progress, clip_norm=config.clip_norm, scheduler=scheduler, device=device,
-                  settings=run_settings(seed, data_dirs, config.as_dict()))
+                  settings=run_settings(seed, data_dirs, {**config.as_dict(), "region": region,
+                                                                          "init": None if init is None else str(init)}))
     model.eval()
     scores = validation_scores(model, sequences, val_refs, config, device, progress=progress) if validate else {}
     manifest = training_manifest("caliban", part="segmentation", data_dirs=data_dirs, sequences=sequences,
@@ -123,6 +134,7 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
                                  started=started, device=device, config=config.as_dict(), model=model,
                                  validation=scores, command=command)
     manifest["region"] = region
+    manifest["init"] = None if init is None else str(init)
     model.cpu()
     save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time")}})
     write_manifest(out, manifest)
