@@ -1,7 +1,7 @@
 """The generalization protocol (celltrace.protocol), every method side by side, in one command.
 
     python benchmarks/generalization.py [--models DIR] [--families spatial lodo shift psc synth]
-                                        [--methods classic caliban caliban+lap embedtrack ...]
+                                        [--methods classic-baseline classic caliban caliban-learned ...]
                                         [--frames N] [--out DIR]
 
 Learned models must not have seen the scored data, so each case family uses its own weights:
@@ -13,11 +13,13 @@ say how). A method whose weights for a family are missing is left out of that fa
 on data it trained on.
 
 Methods:
-  classic              the non-learned baseline (no weights)
-  caliban              caliban segmentation + caliban's learned linker (shipped linker weights)
-  caliban+lap          caliban segmentation + the classic method's LAP linker on its masks
-  caliban-noaug(+lap)  the same with models trained without the photometric shifts (spatial only)
-  caliban-shipped(+lap) the package's caliban segmentation weights (psc, synth only)
+  classic-baseline     the classic method as the maintainers scored it (commit 99e1f6f: no background
+                       correction); the default must not fall below it
+  classic              the classic method with today's defaults
+  caliban              caliban segmentation + its default linker (the standard LAP linker)
+  caliban-learned      the same masks linked by caliban's learned linker (shipped linker weights)
+  caliban-noaug(-learned)   models trained without the photometric shifts (spatial and shift only)
+  caliban-shipped(-learned) the package's caliban segmentation weights (psc, synth only)
   embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
@@ -38,7 +40,7 @@ import torch
 
 from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
-from celltrace.protocol import (DATASETS, KEYS, Case, lodo_cases, psc_case, run_protocol, shift_cases,
+from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, run_protocol, shift_cases,
                                 spatial_cases, summarise, synth_cases)
 from celltrace.tracking import Tracking
 
@@ -58,22 +60,23 @@ def variant_file(models: Path, case: Case, stem: str) -> Path | None:
 
 
 class Runners:
-    """The methods of the protocol; caliban segmentations are computed once per (case, weights) and
-    linked both ways (learned linker, classic LAP linker)."""
+    """The methods of the protocol. Caliban segmentations are computed once per (case, weights) and
+    linked both ways: with its default linker (the standard LAP linker) and, in linking-only mode on
+    the same masks, with the learned linker (``-learned``)."""
 
     def __init__(self, models: Path):
         self.models = models
         self.cache: dict[tuple[int, str], Tracking] = {}
 
-    def classic(self, frames: np.ndarray, case: Case) -> Tracking:
-        return load_tracker("classic").track(Movie(frames=frames), progress=False)
+    def classic(self, frames: np.ndarray, case: Case, **params) -> Tracking:
+        return load_tracker("classic", **params).track(Movie(frames=frames), progress=False)
 
     def embedtrack(self, frames: np.ndarray, case: Case) -> Tracking | None:
         if case.variant != "full":
             return None
         return load_tracker("embedtrack").track(Movie(frames=frames), progress=False)
 
-    def caliban(self, frames: np.ndarray, case: Case, stem: str = "", relink: bool = False) -> Tracking | None:
+    def caliban(self, frames: np.ndarray, case: Case, stem: str = "", learned: bool = False) -> Tracking | None:
         path = variant_file(self.models, case, stem)
         if path is None:
             return None
@@ -82,31 +85,64 @@ class Runners:
             params = {} if str(path) == "package" else {"weights": str(path)}
             self.cache[key] = load_tracker("caliban", **params).track(Movie(frames=frames), progress=False)
         result = self.cache[key]
-        if not relink:
+        if not learned:
             return result
-        return load_tracker("classic").track(Movie(frames=frames), masks=np.asarray(result.masks), progress=False)
+        return load_tracker("caliban", linker="learned").track(Movie(frames=frames), masks=np.asarray(result.masks),
+                                                               progress=False)
 
     def table(self, names: list[str]) -> dict:
         out = {}
         for n in names:
-            base, plus, _ = n.partition("+")
-            if base == "classic":
+            if n == "classic":
                 out[n] = self.classic
-            elif base == "embedtrack":
+            elif n == "classic-baseline":
+                out[n] = lambda f, c: self.classic(f, c, **BASELINE_PARAMS)
+            elif n == "embedtrack":
                 out[n] = self.embedtrack
-            elif base.startswith("caliban"):
-                stem = base[len("caliban-"):] if base.startswith("caliban-") else ""
-                out[n] = (lambda s, r: lambda f, c: self.caliban(f, c, s, r))(stem, bool(plus))
+            elif n.startswith("caliban"):
+                rest = n[len("caliban"):].lstrip("-")
+                learned = rest.endswith("learned")
+                stem = rest[: -len("learned")].rstrip("-") if learned else rest
+                out[n] = (lambda s, lk: lambda f, c: self.caliban(f, c, s, lk))(stem, learned)
             else:
                 raise SystemExit(f"unknown method {n}")
         return out
+
+
+def per_dataset(rows: list[dict]) -> list[str]:
+    """Markdown: per dataset and method, TRA on the spatial and leave-one-dataset-out hold-outs,
+    mean / worst TRA over the shift suite; PSC detection F1 and SEG; synthetic TRA per setting."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+
+    def pick(fam: str, prefix: str, m: str, key: str = "TRA") -> list[float]:
+        return [r[key] for r in rows if r["family"] == fam and r["case"].startswith(prefix) and r["method"] == m
+                and r.get(key) is not None]
+
+    lines = ["## Per dataset", "", "| dataset | measure | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+    for ds in DATASETS:
+        for label, fam, how in (("spatial TRA", "spatial", "one"), ("LODO TRA", "lodo", "one"),
+                                ("shift TRA mean / worst", "shift", "both")):
+            cells = []
+            for m in methods:
+                v = pick(fam, ds, m)
+                cells.append("–" if not v else fmt(v[0]) if how == "one" else f"{np.mean(v):.3f} / {np.min(v):.3f}")
+            if any(c != "–" for c in cells):
+                lines.append(f"| {ds} | {label} | " + " | ".join(cells) + " |")
+    for label, key in (("PSC detection F1", "DET_F1"), ("PSC SEG", "SEG")):
+        cells = [fmt((pick("psc", "PhC", m, key) or [None])[0]) for m in methods]
+        lines.append(f"| PhC-C2DL-PSC | {label} | " + " | ".join(cells) + " |")
+    for case in dict.fromkeys(r["case"] for r in rows if r["family"] == "synth"):
+        cells = [fmt((pick("synth", case, m) or [None])[0]) for m in methods]
+        lines.append(f"| {case} | TRA | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(rows: list[dict], summary: dict) -> str:
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
     methods = list(dict.fromkeys(r["method"] for r in rows))
     fams = list(dict.fromkeys(r["family"] for r in rows))
-    lines = ["## Summary: mean / worst TRA per family (psc: detection F1)", "",
+    lines = per_dataset(rows) + ["", "## Summary: mean / worst TRA per family (psc: detection F1)", "",
              "| family | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
     for fam in fams:
         cells = []
@@ -126,12 +162,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=str(MODELS), help="folder of the protocol's weights")
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    ap.add_argument("--methods", nargs="+", default=["classic", "caliban", "caliban+lap", "embedtrack"])
+    ap.add_argument("--methods", nargs="+", default=["classic-baseline", "classic", "caliban", "caliban-learned", "embedtrack"])
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--frames", type=int, help="only the first N frames of each sequence (quicker)")
     ap.add_argument("--shift-frames", type=int, default=30, help="frames of each shift case (default 30)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generalization"))
+    ap.add_argument("--render", action="store_true", help="only re-render results.md from --out/results.json")
     a = ap.parse_args()
+    if a.render:
+        d = json.loads((Path(a.out) / "results.json").read_text())
+        (Path(a.out) / "results.md").write_text(f"{d['header']}\n\n{markdown(d['rows'], summarise(d['rows']))}\n")
+        return
     root, extra = SHARED / "ctc", SHARED / "extra"
     frames = slice(0, a.frames) if a.frames else None
     cases: list[Case] = []

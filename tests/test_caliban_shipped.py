@@ -1,5 +1,7 @@
-"""The Caliban models shipped in the package: they load offline, carry a manifest, beat `classic` on
-SIM+ 02 frames they were not trained on, and the learned linker finds the GT divisions."""
+"""The Caliban models shipped in the package: they load offline, carry a manifest, work (beat
+`classic` on SIM+ 02 frames — frames the segmentation model trained on: a check that the weights
+and post-processing are sound, not a measure of generalization, which tests/test_protocol.py and
+benchmarks/generalization.py measure), and the learned linker finds the GT divisions."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 import celltrace
 from celltrace import Movie, evaluate, open_movie
 from celltrace.io.ctc import read_ctc
-from celltrace.methods.base import DEFAULT_METHOD, load_tracker
+from celltrace.methods.base import load_tracker
 from celltrace.methods.caliban.link_targets import window_tracking
 from celltrace.methods.caliban.tracker import DEFAULT_LINK_WEIGHTS, DEFAULT_SEG_WEIGHTS
 from celltrace.train.data import open_sequence, split_frames
@@ -39,10 +41,12 @@ def test_shipped_weights_and_manifests():
         manifest = json.loads(path.with_suffix(".json").read_text())
         for key in ("command", "data", "seed", "steps", "time", "device", "validation", "train_seconds"):
             assert manifest.get(key) not in (None, "", []), (path.name, key)
-        # trained on the three 02 sequences and only on their training frames
+        # trained on the three 02 sequences
         assert {p.rstrip("/").split("/")[-1] for p in manifest["data"]} == {
             "Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC"}
-    assert DEFAULT_METHOD == "caliban" and load_tracker("caliban").weights_available()
+    assert load_tracker("caliban").weights_available()
+    seg = json.loads(DEFAULT_SEG_WEIGHTS.with_suffix(".json").read_text())
+    assert seg["validation"]["psc"] and seg["validation"]["synth"]  # scored on the protocol, on data it never saw
 
 
 def test_weights_load_offline_in_a_fresh_process(tmp_path):
@@ -63,7 +67,7 @@ def test_weights_load_offline_in_a_fresh_process(tmp_path):
     assert proc.stdout.startswith("ok ")
 
 
-def test_shipped_model_beats_classic_on_held_out_sim_frames(sim_held_out):
+def test_shipped_model_beats_classic_on_sim_frames(sim_held_out):
     movie, gt, _ = sim_held_out
     scores = {}
     for method in ("classic", "caliban"):
@@ -76,7 +80,7 @@ def test_learned_linker_finds_the_gt_divisions_on_held_out_sim_frames(sim_held_o
     """Linking-only mode on the GT masks of the held-out frames: BC(2) >= 0.9."""
     movie, gt, _ = sim_held_out
     assert len(gt.divisions()) >= 15
-    tr = load_tracker("caliban").track(movie, masks=np.asarray(gt.masks), progress=False).validate()
+    tr = load_tracker("caliban", linker="learned").track(movie, masks=np.asarray(gt.masks), progress=False).validate()
     assert tr.meta["linker"] == "caliban"
     s = evaluate(tr, gt, metrics=["ctc", "bio", "divisions"])
     assert s["BC(2)"] >= 0.9 and s["TRA"] >= 0.99, s

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from celltrace.methods.base import DEFAULT_METHOD
-from celltrace.protocol import (SPATIAL_SPLIT, lodo_cases, psc_case, quick_cases, run_protocol, shift_cases,
+from celltrace.protocol import (SPATIAL_SPLIT, TOLERANCE, lodo_cases, psc_case, quick_cases, run_protocol, shift_cases,
                                 spatial_cases, summarise)
 from celltrace.shifts import QUICK_SUITE
 
@@ -51,7 +51,8 @@ def test_protocol_models_exist_with_manifests():
 def quick_rows():
     ctc_sequence("Fluo-N2DH-SIM+")
     cases = quick_cases(CTC, SHARED / "data" / "extra")
-    return run_protocol(cases, Runners(MODELS).table(["classic", DEFAULT_METHOD]), progress=False)
+    names = list(dict.fromkeys(["classic-baseline", DEFAULT_METHOD, "caliban"]))
+    return run_protocol(cases, Runners(MODELS).table(names), progress=False)
 
 
 def test_quick_protocol_scores_every_family(quick_rows):
@@ -61,14 +62,16 @@ def test_quick_protocol_scores_every_family(quick_rows):
         value = r["TRA"] if r["family"] != "psc" else r["DET_F1"]
         assert value is not None and 0.0 <= value <= 1.0, r
     # classic on the quick spatial hold-out: a sanity range, not a fixed number
-    classic = [r["TRA"] for r in quick_rows if r["method"] == "classic" and r["family"] == "spatial"]
+    classic = [r["TRA"] for r in quick_rows if r["method"] == "classic-baseline" and r["family"] == "spatial"]
     assert min(classic) > 0.5
 
 
 def test_default_method_is_not_worse_than_classic_on_the_quick_protocol(quick_rows):
     """Model selection: on every family of the quick protocol, the default's mean TRA (detection F1
-    on PSC) is at least classic's minus 0.01 (measurement noise of 8-frame clips)."""
+    on PSC) is at least the classic baseline's (the method the maintainers scored) minus
+    ``TOLERANCE``. caliban, for one, fails this (PSC)."""
     summary = summarise(quick_rows)
     for fam in ("spatial", "shift", "psc", "synth"):
-        d, c = summary[(fam, DEFAULT_METHOD)]["mean"], summary[(fam, "classic")]["mean"]
-        assert d >= c - 0.01, (fam, d, c)
+        d, c = summary[(fam, DEFAULT_METHOD)]["mean"], summary[(fam, "classic-baseline")]["mean"]
+        assert d >= c - TOLERANCE, (fam, d, c)
+    assert summary[("psc", "caliban")]["mean"] < summary[("psc", "classic-baseline")]["mean"] - TOLERANCE

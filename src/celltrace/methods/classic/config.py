@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from celltrace.linking.standard import LINKING_LIMITS, LAPLinkingConfig
-from celltrace.methods.config import AT_LEAST_ONE, POSITIVE, MethodConfig
+from celltrace.methods.config import AT_LEAST_ONE, FRACTION, POSITIVE, MethodConfig
 from celltrace.segmentation.threshold import THRESHOLD_METHODS
 
 
@@ -21,7 +21,7 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
 
     method = "classic"
     # values allowed where not "finite and ≥ 0" (checked by MethodConfig.from_params)
-    limits = {"cell_radius": POSITIVE, "radius_frames": AT_LEAST_ONE, "threshold_factor": POSITIVE,
+    limits = {"background": FRACTION, "cell_radius": POSITIVE, "radius_frames": AT_LEAST_ONE, "threshold_factor": POSITIVE,
               **LINKING_LIMITS}
     choices = {"threshold_method": THRESHOLD_METHODS}
 
@@ -33,6 +33,13 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     """Number of frames, spread evenly over the movie, used to estimate ``r``."""
 
     # --- segmentation (see celltrace.segmentation.segment_nuclei)
+    background: float = 0.125
+    """Remove uneven illumination first (:func:`celltrace.segmentation.background.flatten_background`):
+    the background follows the image's lower envelope over windows of ``background`` × the field's
+    longer side; 0 = off (a global threshold sees the raw brightness). 0.125 chosen on the
+    generalization protocol: PSC detection F1 0.845 vs 0.715, an illumination ramp no longer
+    empties the movie (GOWT1 TRA 0.75 vs 0, SIM+ 0.48 vs 0), MSC leave-one-out 0.810 vs 0.770,
+    elsewhere within 0.01."""
     threshold_method: str = "li"
     """Global threshold of the smoothed image: ``li`` (min. cross-entropy), ``otsu``, ``triangle``, ``mean``."""
     log_threshold: bool = True

@@ -15,6 +15,7 @@ from celltrace.methods.base import Tracker, register
 from celltrace.methods.classic.config import ClassicConfig
 from celltrace.movie import Movie
 from celltrace.segmentation import estimate_cell_radius, segment_nuclei
+from celltrace.segmentation.background import flatten_background
 from celltrace.tracking import Tracking
 
 
@@ -40,12 +41,15 @@ class ClassicTracker(Tracker):
             return float(self.config.cell_radius)
         T = len(movie)
         ts = spread(T, self.config.radius_frames)
-        return estimate_cell_radius([movie[int(t)] for t in ts], method=self.config.threshold_method,
+        frames = [movie[int(t)] if self.config.background <= 0 else flatten_background(movie[int(t)], self.config.background)
+                  for t in ts]
+        return estimate_cell_radius(frames, method=self.config.threshold_method,
                                     log=self.config.log_threshold)
 
     def segment(self, image: np.ndarray, radius: float, dtype: Any = np.uint32) -> np.ndarray:
         """Label image of one frame (labels 1..n)."""
         c = self.config
+        image = flatten_background(image, c.background) if c.background > 0 else image
         return segment_nuclei(image, radius, sigma_factor=c.sigma_factor, threshold_method=c.threshold_method,
                               threshold_factor=c.threshold_factor, log=c.log_threshold, noise_k=c.noise_k,
                               min_size_factor=c.min_size_factor, distance_sigma_factor=c.distance_sigma_factor,

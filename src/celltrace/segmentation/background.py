@@ -1,0 +1,50 @@
+"""Uneven illumination removed before a global threshold: a background estimate that follows
+slow changes of brightness across the field (vignetting, a gradient of the light source) but not
+the cells.
+
+``B = G_{w/2} * min_{w×w}(G_1 * I)`` — the lower envelope of the (lightly smoothed) image over
+windows of ``w`` pixels, smoothed — and the flattened image is ``I − B`` (≥ 0 in the background,
+cells keep their height above it). ``w`` must exceed a cell's diameter, so that every window holds
+some background; :func:`background_window` takes a fixed fraction of the field's longer side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+
+def background_window(shape: tuple[int, ...], fraction: float) -> int:
+    """``w = fraction · max(H, W)`` pixels (at least 3)."""
+    return max(3, int(round(fraction * max(shape[-2:]))))
+
+
+def estimate_background(image: np.ndarray, window: int) -> np.ndarray:
+    """``B`` of the module docstring, float32, the image's shape. Computed on a grid ``k = w // 8``
+    times coarser (minimum over ``k × k`` blocks first), then interpolated back: the background
+    varies on scales of ``w``, and the full-resolution filters would cost ~0.5 s a 1024² frame."""
+    img = ndi.gaussian_filter(np.asarray(image, dtype=np.float32), 1.0)
+    H, W = img.shape
+    k = max(1, int(window) // 8)
+    ph, pw = (-H) % k, (-W) % k
+    padded = np.pad(img, ((0, ph), (0, pw)), mode="edge")
+    blocks = padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k).min(axis=(1, 3))
+    w = max(1, int(round(window / k)))
+    low = ndi.gaussian_filter(ndi.minimum_filter(blocks, size=w, mode="nearest"), w / 2.0, mode="nearest")
+    # block centres sit at (i + 0.5) k - 0.5 in pixels: map the coarse grid back onto every pixel
+    ys = (np.arange(H) + 0.5) / k - 0.5
+    xs = (np.arange(W) + 0.5) / k - 0.5
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    return ndi.map_coordinates(low, [yy, xx], order=1, mode="nearest").astype(np.float32)
+
+
+def flatten_background(image: np.ndarray, fraction: float) -> np.ndarray:
+    """``I − B`` with ``w = background_window(shape, fraction)``; ``fraction ≤ 0``: ``I`` unchanged
+    (as float32)."""
+    img = np.asarray(image, dtype=np.float32)
+    if fraction <= 0:
+        return img
+    return img - estimate_background(img, background_window(img.shape, fraction))
+
+
+__all__ = ["background_window", "estimate_background", "flatten_background"]
