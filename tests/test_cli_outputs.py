@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import celltrace
+from celltrace.methods.base import DEFAULT_METHOD
 from celltrace import Tracking
 from celltrace.cli import build_parser, main
 from conftest import crop_sequence, ctc_gt
@@ -143,12 +144,12 @@ def test_device_reaches_the_learned_method_and_run_json_records_the_weights(tmp_
     monkeypatch.setattr(CalibanTracker, "__init__", spy)
     out = tmp_path / "R"
     code, _, err = run(capsys, "track", str(seq), "--method", "caliban", "--device", "auto", "--out", str(out),
-                       "--param", "peak_threshold=0.4", "-q")
+                       "--param", "peak_threshold=0.4", "--param", "linker=learned", "-q")
     assert code == 0, err
     assert devices == ["cpu"]  # auto → cpu here
     record = json.loads((out / "run.json").read_text())
     assert record["device"] == "cpu" and record["method"] == "caliban"
-    assert record["parameters"]["peak_threshold"] == 0.4 and record["overrides"] == {"peak_threshold": 0.4}
+    assert record["parameters"]["peak_threshold"] == 0.4 and record["overrides"] == {"peak_threshold": 0.4, "linker": "learned"}
     assert "linking" in record["parameters"]
     files = {os.path.basename(w["path"]): w["sha256"] for w in record["weights"]}
     assert set(files) == {"caliban_segmentation.pt", "caliban_linking.pt"}
@@ -185,7 +186,7 @@ def test_methods_lists_description_weights_and_documented_parameters(capsys):
     assert code == 0
     for name in celltrace.available_methods():
         assert any(line.startswith(name) and ": " in line for line in text.splitlines())
-    assert "caliban (default): " in text
+    assert f"{DEFAULT_METHOD} (default): " in text
     blocks = text.split("\n\n")
     classic = next(b for b in blocks if b.startswith("classic"))
     assert "weights: none needed" in classic

@@ -89,17 +89,31 @@ def test_watchdog_stops_a_process_stuck_in_a_long_c_call(tmp_path):
 STUCK_HOLDING_THE_GIL = """
 import sys
 import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from celltrace import tempdirs
-from celltrace.linking.lap import solve_lap
 from celltrace.stopping import stop_on_signals
 d = np.load(sys.argv[1])
+# the shadow-object block matrix celltrace once gave scipy's sparse matching (solve_lap no longer
+# does): on this real frame pair it never returns and holds the GIL, so no thread can run
+n, m = int(d["n"]), int(d["m"])
+dc, bc = float(d["death_cost"]), float(d["birth_cost"])
+rows, cols, costs = d["rows"], d["cols"], d["costs"]
+keep = costs < dc + bc
+rows, cols, costs = rows[keep], cols[keep], costs[keep]
+ur, r = np.unique(rows, return_inverse=True)
+uc, c = np.unique(cols, return_inverse=True)
+nn, mm = ur.size, uc.size
+shift = 1.0 + max(0.0, -float(costs.min()))
+ri = np.concatenate([r, np.arange(nn), nn + np.arange(mm), nn + c])
+ci = np.concatenate([c, mm + np.arange(nn), np.arange(mm), mm + r])
+w = np.concatenate([costs, np.full(nn, dc), np.full(mm, bc), np.zeros(r.size)]) + shift
+mat = sparse.csr_matrix((w, (ri, ci)), shape=(nn + mm, nn + mm))
 with stop_on_signals(grace=0.5, folders=[sys.argv[2]]):
     folder = tempdirs.make_dir("celltrace-test-")
     beside = tempdirs.make_dir(".RES.tmp-", dir=sys.argv[2])
     print(folder, beside, flush=True)
-    # scipy's sparse matching never returns on this input and holds the GIL: no thread can run
-    solve_lap(int(d["n"]), int(d["m"]), d["rows"], d["cols"], d["costs"], float(d["death_cost"]),
-              float(d["birth_cost"]))
+    min_weight_full_bipartite_matching(mat)
 """
 
 

@@ -15,6 +15,7 @@ from celltrace.errors import CelltraceError, CelltraceWarning, InputError
 from celltrace.methods.config import ParameterError
 
 DEMO_DIR = "celltrace-demo"
+DEMO_LEARNED_METHOD = "caliban"
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -208,12 +209,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
         scores = celltrace.evaluate(result, gt)
         (tmp / "scores.json").write_text(json.dumps(scores, indent=2))
+        learned = None  # the default needs no weights: show the shipped learned model beside it
+        if args.method is None and method != DEMO_LEARNED_METHOD:
+            learned = celltrace.evaluate(celltrace.track(movie, method=DEMO_LEARNED_METHOD, progress=not args.quiet), gt)
+            (tmp / f"scores-{DEMO_LEARNED_METHOD}.json").write_text(json.dumps(learned, indent=2))
         write_report(result, movie, tmp / "report", gt=gt, progress=not args.quiet, title="celltrace demo",
                      scores=scores)
     report = out / "report" / "report.html"
     lines = [f"tracked with '{method}': {result.n_tracks} tracks, {len(result.divisions())} divisions → {out}/"]
     keys = [k for k in ("TRA", "DET", "LNK", "SEG", "BC(2)") if scores.get(k) is not None]
     lines.append("scores vs. ground truth: " + ", ".join(f"{k} {scores[k]:.3f}" for k in keys))
+    if learned is not None:
+        lines.append(f"the shipped learned model ('{DEMO_LEARNED_METHOD}', --method {DEMO_LEARNED_METHOD}) on the same movie: "
+                     + ", ".join(f"{k} {learned[k]:.3f}" for k in keys if learned.get(k) is not None))
     lines += ["look at it:",
               f"  {report}  (overlay movie, lineage trees, statistics, errors vs. GT; open in a browser)",
               f"  napari {out}/RES  (with celltrace[napari] installed)",

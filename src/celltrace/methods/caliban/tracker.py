@@ -35,18 +35,20 @@ class CalibanTracker(LearnedTracker):
     """Segment every frame with the trained Caliban segmentation model, then link the objects.
 
     ``weights``: path of the segmentation weights (default: the package's weights folder);
-    ``link_weights``: path of the linking weights (default: the package's; without any, the shared
-    LAP linker); ``device``: torch device; other parameters override :class:`CalibanSegConfig` or
+    ``link_weights``: path of the learned linker's weights (default: the package's), used with
+    ``linker='learned'`` (giving ``link_weights`` selects it unless ``linker`` is given; the default
+    ``linker='lap'`` is the standard LAP linker); ``device``: torch device; other parameters override :class:`CalibanSegConfig` or
     :class:`~.link_infer.LinkingConfig` fields (e.g. ``division_probability``).
     Weights are loaded on first use, so linking-only mode (``masks`` given) needs none.
     """
 
     name = "caliban"
     default_weights = DEFAULT_SEG_WEIGHTS
-    description = "Caliban: learned nuclear segmentation (inner/outer distance maps + watershed), learned linking"
+    description = ("Caliban: learned nuclear segmentation (inner/outer distance maps + watershed), linked by the "
+                   "standard LAP linker or (linker=learned) Caliban's learned linker")
     options = {"weights": "segmentation weights file (default: the shipped weights/caliban_segmentation.pt)",
-               "link_weights": "linking weights file (default: the shipped weights/caliban_linking.pt; "
-                               "without any, the shared LAP linker)",
+               "link_weights": "learned linker's weights file (default: the shipped weights/caliban_linking.pt; "
+                               "giving one selects linker=learned)",
                "device": "torch device: cpu, cuda, cuda:N (the CLI's --device; auto there)"}
     link_config: Any = None
     link_path: Path | None = None
@@ -63,6 +65,8 @@ class CalibanTracker(LearnedTracker):
         self.device = device
         self.link_params = {k: v for k, v in params.items() if k in link_names}
         self.params = {k: v for k, v in params.items() if k not in link_names}
+        if link_weights is not None and "linker" not in self.params:
+            self.params["linker"] = "learned"  # linking weights given: the learned linker uses them
         self.config = CalibanSegConfig.from_params(**self.params)
         LinkingConfig.from_params(**self.link_params)  # bad values fail here, before any work
 
