@@ -161,6 +161,17 @@ def _output_error(exc: OSError, target: Path, tmp: Path | None) -> BaseException
 
 
 # ---------------------------------------------------------------------- atomic folder / file
+def _failed(exc: BaseException, target: Path, tmp: Path | None) -> BaseException:
+    """What an atomic write that failed with ``exc`` raises, after removing its temporary ``tmp``: an
+    OSError becomes an :class:`OutputError` naming ``target`` (never the temporary name); anything
+    else (our own errors, Ctrl-C) is raised as it is."""
+    if tmp is not None:
+        tempdirs.remove(tmp)
+    if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+        return _output_error(exc, target, tmp)
+    return exc
+
+
 @contextmanager
 def atomic_dir(target: PathLike, overwrite: bool = False, checked: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success rename it to ``target``.
@@ -188,21 +199,11 @@ def atomic_dir(target: PathLike, overwrite: bool = False, checked: bool = False)
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; results should read like any folder
         _finish_dir(tmp, target, overwrite)
-    except OutputError:
-        if tmp is not None:
-            tempdirs.remove(tmp)
-        raise
-    except OSError as exc:
-        if tmp is not None:
-            tempdirs.remove(tmp)
-        err = _output_error(exc, target, tmp)
+    except BaseException as exc:
+        err = _failed(exc, target, tmp)
         if err is exc:
             raise
         raise err from exc
-    except BaseException:
-        if tmp is not None:
-            tempdirs.remove(tmp)
-        raise
 
 
 def _finish_dir(tmp: Path, target: Path, overwrite: bool) -> None:
@@ -257,21 +258,11 @@ def atomic_file(target: PathLike, overwrite: bool = True) -> Iterator[Path]:
             except FileExistsError:
                 raise _park(tmp, target) from None
         tempdirs.forget(tmp)
-    except OutputError:
-        if tmp is not None:
-            tempdirs.remove(tmp)
-        raise
-    except OSError as exc:
-        if tmp is not None:
-            tempdirs.remove(tmp)
-        err = _output_error(exc, target, tmp)
+    except BaseException as exc:
+        err = _failed(exc, target, tmp)
         if err is exc:
             raise
         raise err from exc
-    except BaseException:
-        if tmp is not None:
-            tempdirs.remove(tmp)
-        raise
 
 
 __all__ = ["atomic_dir", "atomic_file", "check_output", "refuse_overlap", "recover", "rename_noreplace"]
