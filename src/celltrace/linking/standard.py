@@ -8,9 +8,14 @@ The classic method uses it on its threshold segmentation; a learned segmentation
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 from celltrace.linking.divisions import DivisionDetector, GeometricDivisionCost
+from celltrace.linking.features import typical_displacement
 from celltrace.linking.gaps import GapCloser
 from celltrace.linking.lap import EuclideanCost, LAPLinker
 from celltrace.methods.config import PERCENT, POSITIVE
@@ -80,4 +85,12 @@ def build_linker(config: LAPLinkingConfig, radius: float, motion: float = 0.0) -
                      divisions=divisions, gap_closing=gaps)
 
 
-__all__ = ["LAPLinkingConfig", "LINKING_LIMITS", "build_linker"]
+def link_objects(config: LAPLinkingConfig, objects: Sequence[pd.DataFrame], radius: float,
+                 progress: bool = False) -> tuple[np.ndarray, float]:
+    """Link per-frame object tables with the standard linker: ``(links, motion)``, ``motion`` the
+    typical displacement the gate used (0 when ``motion_gate_factor`` is 0)."""
+    motion = typical_displacement(objects) if config.motion_gate_factor > 0 else 0.0
+    return build_linker(config, radius, motion).link(objects, progress=progress), motion
+
+
+__all__ = ["LAPLinkingConfig", "LINKING_LIMITS", "build_linker", "link_objects"]

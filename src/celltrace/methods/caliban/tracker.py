@@ -121,12 +121,9 @@ class CalibanTracker(LearnedTracker):
         threshold chosen on validation frames among them); else, or with ``linker='lap'``, celltrace's
         standard LAP linker (:func:`celltrace.linking.standard.build_linker`, default settings)."""
         if self.config.linker == "lap":
-            from celltrace.linking.features import typical_displacement
-            from celltrace.linking.standard import LAPLinkingConfig, build_linker
+            from celltrace.linking.standard import LAPLinkingConfig, link_objects
 
-            settings = LAPLinkingConfig()
-            motion = typical_displacement(objects) if settings.motion_gate_factor > 0 else 0.0
-            return build_linker(settings, radius, motion).link(objects, progress=progress), "lap"
+            return link_objects(LAPLinkingConfig(), objects, radius, progress=progress)[0], "lap"
         link_path = (locate_weights(self.link_weights, DEFAULT_LINK_WEIGHTS, "caliban linking", "caliban-linking")
                      if self.link_weights is not None else DEFAULT_LINK_WEIGHTS)
         if link_path.is_file():

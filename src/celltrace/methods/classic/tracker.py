@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from celltrace.frames import Frames, spread
-from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie, typical_displacement
-from celltrace.linking.standard import build_linker
+from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie
+from celltrace.linking.standard import link_objects
 from celltrace.methods.base import Tracker, register
 from celltrace.methods.classic.config import ClassicConfig
 from celltrace.movie import Movie
@@ -76,8 +76,7 @@ class ClassicTracker(Tracker):
             radius = float(self.config.cell_radius) if self.config.cell_radius is not None else \
                 radius_from_objects(objects)
         t0 = time.perf_counter()
-        motion = typical_displacement(objects) if self.config.motion_gate_factor > 0 else 0.0
-        links = build_linker(self.config, radius, motion).link(objects, progress=progress)
+        links, motion = link_objects(self.config, objects, radius, progress=progress)
         timing["linking_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         tracking = Tracking.from_links(segmentation, links,
