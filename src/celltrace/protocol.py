@@ -34,8 +34,8 @@ from celltrace.io.ctc import read_ctc
 from celltrace.io.tiff import read_frame
 from celltrace.metrics import evaluate
 from celltrace.metrics.detection import seg_detection
-from celltrace.movie import Movie, open_movie
-from celltrace.shifts import QUICK_SUITE, SHIFT_SUITE, Shift, restrict_lineage
+from celltrace.movie import open_movie
+from celltrace.shifts import QUICK_SUITE, SHIFT_SUITE, Shift, fraction_slice, restrict_lineage
 from celltrace.tracking import Tracking
 
 DATASETS = ("Fluo-N2DH-GOWT1", "Fluo-N2DH-SIM+", "Fluo-C2DL-MSC")
@@ -65,11 +65,10 @@ class Case:
 
 def _crop_x(frames: np.ndarray, gt: Tracking | None, seg: dict[int, np.ndarray], x0f: float, x1f: float
             ) -> tuple[np.ndarray, Tracking | None, dict[int, np.ndarray]]:
-    W = frames.shape[-1]
-    x0, x1 = int(round(x0f * W)), int(round(x1f * W))
-    out_gt = None if gt is None else restrict_lineage(np.asarray(gt.masks)[:, :, x0:x1], gt.lineage)
-    return (np.ascontiguousarray(frames[:, :, x0:x1]), out_gt,
-            {t: np.ascontiguousarray(s[:, x0:x1]) for t, s in seg.items()})
+    cols = fraction_slice(frames.shape[-1], x0f, x1f)
+    out_gt = None if gt is None else restrict_lineage(np.asarray(gt.masks)[:, :, cols], gt.lineage)
+    return (np.ascontiguousarray(frames[:, :, cols]), out_gt,
+            {t: np.ascontiguousarray(s[:, cols]) for t, s in seg.items()})
 
 
 def load_sequence(raw: Path, gt_dir: Path | None, frames: slice | None = None

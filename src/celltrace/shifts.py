@@ -28,12 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
 from celltrace.tracking import Tracking, make_lineage
+
+if TYPE_CHECKING:
+    import torch
 
 PHOTOMETRIC = ("gain", "offset", "ramp", "gamma", "contrast", "noise", "blur")
 GEOMETRIC = ("pixel_size", "crop")
@@ -114,6 +118,12 @@ class Shift:
         if gt is None:
             return out, None
         return out, restrict_lineage(masks, gt.lineage)
+
+
+def fraction_slice(size: int, lo: float, hi: float) -> slice:
+    """The pixels ``[round(lo·size), round(hi·size))`` of an axis of ``size`` pixels (a part of the
+    field given as fractions, e.g. the spatial hold-out ``x ≥ 0.6·W``)."""
+    return slice(int(round(lo * size)), int(round(hi * size)))
 
 
 def crop_window(shape: Sequence[int], fraction: float, where: str = "centre",
@@ -276,5 +286,5 @@ def random_photometric(image: np.ndarray, rng: np.random.Generator, strength: fl
     return Photometric.draw(rng, strength).apply(image)
 
 
-__all__ = ["Shift", "SHIFT_SUITE", "QUICK_SUITE", "PHOTOMETRIC", "GEOMETRIC", "crop_window", "restrict_lineage",
+__all__ = ["Shift", "SHIFT_SUITE", "QUICK_SUITE", "PHOTOMETRIC", "GEOMETRIC", "crop_window", "fraction_slice", "restrict_lineage",
            "robust_range", "Photometric", "random_photometric"]

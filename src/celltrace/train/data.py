@@ -24,16 +24,17 @@ import numpy as np
 from celltrace.errors import InputError
 from celltrace.frames import spread
 from celltrace.io.ctc import GT_MASK, SEG_MASK
+from celltrace.io.names import numbered_files
 from celltrace.io.tiff import read_frame
+from celltrace.shifts import fraction_slice
 
 RAW_FRAME = re.compile(r"^t(\d{3,4})\.tiff?$")
 SEQUENCE_DIR = re.compile(r"^\d{2}$")
 
 
 def _numbered(folder: Path, pattern: re.Pattern[str]) -> dict[int, Path]:
-    if not folder.is_dir():
-        return {}
-    return dict(sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := pattern.match(p.name))))
+    """Frame number → file of ``folder`` (:func:`~celltrace.io.names.numbered_files`); ``{}`` if no folder."""
+    return dict(numbered_files(folder, pattern)) if folder.is_dir() else {}
 
 
 @dataclass
@@ -74,9 +75,7 @@ class CTCSequence:
     def _window(self, a: np.ndarray) -> np.ndarray:
         if self.x_range is None:
             return a
-        W = a.shape[-1]
-        x0, x1 = (int(round(f * W)) for f in self.x_range)
-        return np.ascontiguousarray(a[..., x0:x1])
+        return np.ascontiguousarray(a[..., fraction_slice(a.shape[-1], *self.x_range)])
 
     def image(self, t: int) -> np.ndarray:
         return self._window(read_frame(self.raw_files[t]))
