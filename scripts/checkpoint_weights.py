@@ -3,9 +3,8 @@
     python scripts/checkpoint_weights.py MODELS_DIR
 
 For every ``NAME.pt.ckpt/last.pt`` in MODELS_DIR without a finished ``NAME.pt``, writes ``NAME.pt``
-(caliban segmentation weights; the network is the default config's, as in every run of
-scripts/device_train.sh, whose other settings only matter during training) and ``NAME.json`` (a manifest that says the
-run was cut short, at which step, with its loss history).
+(caliban segmentation weights, with the run's config as its checkpoint records it) and ``NAME.json``
+(a manifest that says the run was cut short, at which step, with its settings and loss history).
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-import torch  # noqa: E402
 
 from celltrace.methods.caliban.config import CalibanSegConfig  # noqa: E402
 from celltrace.methods.caliban.segmentation_model import CalibanSegModel, save_model  # noqa: E402
@@ -29,12 +26,14 @@ def main(folder: Path) -> None:
         if out.exists():
             continue
         state = load_checkpoint(ckpt)
-        model = CalibanSegModel(CalibanSegConfig())
+        settings = (state.get("extra") or {}).get("settings") or {}
+        model = CalibanSegModel(CalibanSegConfig.from_params(**settings.get("config", {})))
         model.load_state_dict(state["model"])
         history = state["history"]
         save_model(model, out, extra={"manifest": {"steps": state["step"], "cut_short": True}})
         out.with_suffix(".json").write_text(json.dumps({
             "method": "caliban", "part": "segmentation", "cut_short": True, "steps": int(state["step"]),
+            "settings": settings,
             "loss_last_100": sum(history["loss"][-100:]) / max(1, len(history["loss"][-100:])),
             "seconds": history.get("seconds")}, indent=1))
         print(f"{out}: from checkpoint at step {state['step']}")

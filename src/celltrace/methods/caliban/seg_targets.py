@@ -221,6 +221,17 @@ def seg_loss(outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
 
 
 # ---------------------------------------------------------------------- crops
+CONTINUOUS = ("image", "inner", "outer")
+"""Maps of :class:`SegTargets` resampled bilinearly in crops; the others (classes, masks) by nearest neighbour."""
+
+_WARMING: "SegBatches | None" = None  # the sampler whose targets a forked pool computes (see SegBatches.warm)
+
+
+def _warm_targets(ref: FrameRef) -> tuple[SegTargets | None, np.ndarray]:
+    assert _WARMING is not None
+    return _WARMING._compute(ref)
+
+
 class SegBatches:
     """``batches(step)`` → a batch of ``batch`` augmented crops of training frames (a callable for
     :func:`celltrace.train.fit`): step ``k`` always gives the same batch (generator seeded with
@@ -268,9 +279,14 @@ class SegBatches:
         if processes > 1 and len(todo) > 1:
             import multiprocessing as mp
 
-            with mp.get_context("fork").Pool(processes) as pool:
-                for ref, value in zip(todo, pool.imap(self._compute, todo, chunksize=1)):
-                    self._store((ref.seq, ref.t), value)
+            global _WARMING
+            _WARMING = self  # forked workers find the sampler here: it is not pickled with every task
+            try:
+                with mp.get_context("fork").Pool(processes) as pool:
+                    for ref, value in zip(todo, pool.imap(_warm_targets, todo, chunksize=1)):
+                        self._store((ref.seq, ref.t), value)
+            finally:
+                _WARMING = None
         else:
             for ref in todo:
                 self.targets(ref)
@@ -323,7 +339,7 @@ class SegBatches:
                 crops.append(self._device_crop(ref, tg, centre, rng))
                 continue
             crop = augment(tg.arrays(), rng, c.crop, scale_range=self.scale_range(ref), centre=centre,
-                           orders={"image": 1, "inner": 1, "outer": 1})
+                           orders={k: 1 for k in CONTINUOUS})
             if c.photometric > 0:
                 crop["image"] = random_photometric(crop["image"], rng, c.photometric)
             crops.append(crop)
@@ -340,7 +356,7 @@ class SegBatches:
             self._on_device[key] = torch.stack([torch.from_numpy(np.asarray(a, dtype=np.float16)) for a in
                                                 arrays.values()]).to(self.device)
         tr = draw_transform(tg.image.shape, self.config.crop, rng, self.scale_range(ref), True, True, centre)
-        nearest = [k not in ("image", "inner", "outer") for k in arrays]
+        nearest = [k not in CONTINUOUS for k in arrays]
         out = apply_transform_torch(self._on_device[key], tr, nearest)
         crop = {k: out[i] for i, k in enumerate(arrays)}
         if self.config.photometric > 0:

@@ -14,6 +14,7 @@ not count (only ground-truth objects are scored).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -116,8 +117,6 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
                          device=None if torch.device(device).type == "cpu" else device)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
     if sampler.device is not None:
-        import os
-
         sampler.warm(max(1, (os.cpu_count() or 1)))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: config.lr_decay ** (s // config.decay_every))
@@ -125,8 +124,8 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
     history = fit(model, lambda m, b: seg_loss(m(b["image"]), b, config.ce_weight), sampler, optimizer, steps=steps,
                   checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10, checkpoint_every=50,
                   progress=progress, clip_norm=config.clip_norm, scheduler=scheduler, device=device,
-                  settings=run_settings(seed, data_dirs, {**config.as_dict(), "region": region,
-                                                                          "init": None if init is None else str(init)}))
+                  settings=run_settings(seed, data_dirs, config.as_dict(), region=region,
+                                        init=None if init is None else str(init)))
     model.eval()
     scores = validation_scores(model, sequences, val_refs, config, device, progress=progress) if validate else {}
     manifest = training_manifest("caliban", part="segmentation", data_dirs=data_dirs, sequences=sequences,
