@@ -17,10 +17,8 @@ import numpy as np
 from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
 from celltrace.protocol import run_protocol, spatial_cases, summarise
+from generalization import MODELS, REPO, SHARED
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
-MODELS = REPO / "benchmarks" / "protocol_models"
 
 
 def main() -> None:

@@ -50,13 +50,15 @@ MODELS = REPO / "benchmarks" / "protocol_models"
 FAMILIES = ("spatial", "lodo", "shift", "psc", "synth")
 
 
-def variant_file(models: Path, case: Case, stem: str) -> Path | None:
-    """Weights for ``case`` of the model family ``stem`` ('' = the augmented recipe, 'noaug', 'shipped')."""
+def variant_params(models: Path, case: Case, stem: str) -> dict[str, str] | None:
+    """caliban's parameters for ``case`` with the model family ``stem`` ('' = the augmented recipe,
+    'noaug', 'shipped' = the package's weights, psc/synth only): ``{}`` (package weights),
+    ``{"weights": path}``, or ``None`` when no weights unseen by the case exist."""
     if stem == "shipped":
-        return None if case.variant != "full" else Path("package")
+        return {} if case.variant == "full" else None
     name = case.variant if not stem else f"{case.variant}-{stem}"
     p = models / f"{name}.pt"
-    return p if p.exists() else None
+    return {"weights": str(p)} if p.exists() else None
 
 
 class Runners:
@@ -77,12 +79,11 @@ class Runners:
         return load_tracker("embedtrack").track(Movie(frames=frames), progress=False)
 
     def caliban(self, frames: np.ndarray, case: Case, stem: str = "", learned: bool = False) -> Tracking | None:
-        path = variant_file(self.models, case, stem)
-        if path is None:
+        params = variant_params(self.models, case, stem)
+        if params is None:
             return None
-        key = (id(case), str(path))
+        key = (id(case), params.get("weights", "package"))
         if key not in self.cache:
-            params = {} if str(path) == "package" else {"weights": str(path)}
             self.cache[key] = load_tracker("caliban", **params).track(Movie(frames=frames), progress=False)
         result = self.cache[key]
         if not learned:

@@ -57,3 +57,20 @@ def crop_sequence(dataset: str, dst: Path, frames: int = 4, box: tuple[int, int,
     for t in range(frames):
         tifffile.imwrite(dst / f"t{t:03d}.tif", tifffile.imread(src / f"t{t:03d}.tif")[y:y + h, x:x + w])
     return dst
+
+
+def deny_hidden_temporaries(monkeypatch) -> None:
+    """Make ``tempfile.mkdtemp`` refuse (PermissionError naming the would-be path) the hidden
+    temporary folders that atomic writes make beside their output; other temporaries work."""
+    import errno
+    import os
+    import tempfile
+
+    real = tempfile.mkdtemp
+
+    def denied(prefix=None, dir=None, **kw):
+        if prefix and prefix.startswith("."):
+            raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, prefix + "abcdefgh"))
+        return real(prefix=prefix, dir=dir, **kw)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", denied)

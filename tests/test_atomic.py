@@ -14,7 +14,7 @@ import pytest
 from celltrace import tempdirs
 from celltrace.errors import OutputError, OutputExistsError
 from celltrace.io.atomic import atomic_dir, atomic_file, check_output, recover
-from conftest import REPO
+from conftest import REPO, deny_hidden_temporaries
 
 
 def dead_pid() -> int:
@@ -226,16 +226,7 @@ def test_errors_about_other_files_are_left_as_they_are(tmp_path):
 
 
 def test_permission_error_names_the_output_not_the_temporary(tmp_path, monkeypatch):
-    import tempfile
-
-    real = tempfile.mkdtemp
-
-    def denied(prefix=None, dir=None, **kw):
-        if prefix and prefix.startswith("."):
-            raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, prefix + "abcdefgh"))
-        return real(prefix=prefix, dir=dir, **kw)
-
-    monkeypatch.setattr(tempfile, "mkdtemp", denied)
+    deny_hidden_temporaries(monkeypatch)
     with pytest.raises(OutputError) as info:
         with atomic_dir(tmp_path / "R"):
             pass

@@ -16,7 +16,7 @@ import celltrace
 from celltrace.methods.base import DEFAULT_METHOD
 from celltrace import Tracking
 from celltrace.cli import build_parser, main
-from conftest import crop_sequence, ctc_gt
+from conftest import crop_sequence, ctc_gt, deny_hidden_temporaries
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -88,7 +88,6 @@ def test_output_that_appears_during_tracking_is_kept(tmp_path, capsys, seq, monk
 
 # ---------------------------------------------------------------------- 6: errors name the output
 def test_disk_full_and_permission_errors_name_the_output(tmp_path, capsys, seq, monkeypatch):
-    import tempfile
 
     import celltrace.io.ctc as ctc
 
@@ -101,14 +100,7 @@ def test_disk_full_and_permission_errors_name_the_output(tmp_path, capsys, seq, 
     code, _, err = run(capsys, "track", str(seq), "--method", "classic", "--out", str(out), "-q")
     assert one_line_error(code, err) and err == f"celltrace: error: {out}: cannot write: No space left on device\n"
     monkeypatch.undo()
-    real = tempfile.mkdtemp
-
-    def denied(prefix=None, dir=None, **kw):
-        if prefix and prefix.startswith("."):
-            raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, prefix + "abcdefgh"))
-        return real(prefix=prefix, dir=dir, **kw)
-
-    monkeypatch.setattr(tempfile, "mkdtemp", denied)
+    deny_hidden_temporaries(monkeypatch)
     code, _, err = run(capsys, "track", str(seq), "--method", "classic", "--out", str(out), "-q")
     assert err == f"celltrace: error: {out}: cannot write: Permission denied\n" and ".tmp-" not in err
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
