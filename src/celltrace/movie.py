@@ -215,6 +215,15 @@ def open_movie(path: str | Path, finite: bool = True, *, scene: str | int | None
     return with_scale(movie, pixel_size_um, frame_interval_s)
 
 
+def reads_through_bioio(path: str | Path) -> bool:
+    """True when :func:`open_movie` reads ``path`` through bioio (:mod:`celltrace.io.bioformats`):
+    OME-Zarr folders, ND2/CZI/LIF files, and TIFFs holding several scenes, channels or z-planes."""
+    path = Path(path)
+    if is_ngff(path) or path.suffix.lower() in MICROSCOPE_SUFFIXES:
+        return True
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and tiff_layout(path).needs_choice
+
+
 def with_scale(movie: Movie, pixel_size_um: float | PixelSize | None = None,
                frame_interval_s: float | None = None) -> Movie:
     """``movie`` with the given scale overriding the file's; records ``meta["scale_from"]``:

@@ -17,6 +17,7 @@ axes without a unit carry no scale (their scale defaults to 1).
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,6 +35,7 @@ from celltrace.units import PixelSize, frame_interval, pixel_size_pair, to_micro
 
 MICROSCOPE_SUFFIXES = (".nd2", ".czi", ".lif")
 INSTALL_HINT = "pip install 'celltrace[formats]'"
+_DECLINED = re.compile(r"^.*?does not support the image: '[^']*'\.?\s*")  # the plugin's preamble, naming the path again
 MAX_PROJECTION = "max"
 
 
@@ -85,8 +87,8 @@ def _bioimage(path: Path) -> Any:
             warnings.simplefilter("ignore")  # plugins warn about metadata they skip
             return bioio.BioImage(path)
     except UnsupportedFileFormatError:
-        why = [m.split(" failed with error: ", 1)[-1].splitlines()[0] for m in collect.messages]
-        reason = f": {why[-1]}" if why else f" (install the plugins: {INSTALL_HINT})"
+        why = [_DECLINED.sub("", m.split(" failed with error: ", 1)[-1].splitlines()[0]) for m in collect.messages]
+        reason = f" ({why[-1]})" if why and why[-1] else f" (install the plugins: {INSTALL_HINT})"
         raise InputError(path, f"no installed bioio reader reads this file{reason}") from None
     except FileNotFoundError:
         raise InputError(path, "no such file or folder") from None

@@ -195,15 +195,25 @@ def write_frame(path: Path, frame: np.ndarray, compress: bool = True) -> None:
     tifffile.imwrite(path, frame, compression="zlib" if compress else None)
 
 
-def write_movie_tiff(frames, path: Path, progress: bool = False) -> None:
-    """Write a (T, H, W) stack as one multi-page TIFF, a frame at a time (no whole-movie buffer)."""
+def write_movie_tiff(frames, path: Path, progress: bool = False, pixel_size_um: tuple[float, float] | None = None,
+                     frame_interval_s: float | None = None) -> None:
+    """Write a (T, H, W) stack as one multi-page TIFF, a frame at a time (no whole-movie buffer).
+
+    With a pixel size (µm) or frame interval (s) the file is an OME-TIFF carrying them
+    (``PhysicalSizeY/X``, ``TimeIncrement``), so :func:`celltrace.open_movie` reads them back."""
     from tqdm.auto import tqdm
 
     pages = (np.asarray(frames[t]) for t in tqdm(range(len(frames)), desc="writing TIFF", unit="frame",
                                                    disable=not progress))
-    with tifffile.TiffWriter(path, bigtiff=_needs_bigtiff(frames)) as tw:
+    scale: dict = {}
+    if pixel_size_um is not None:
+        scale.update(PhysicalSizeY=float(pixel_size_um[0]), PhysicalSizeYUnit="µm",
+                     PhysicalSizeX=float(pixel_size_um[1]), PhysicalSizeXUnit="µm")
+    if frame_interval_s is not None:
+        scale.update(TimeIncrement=float(frame_interval_s), TimeIncrementUnit="s")
+    with tifffile.TiffWriter(path, bigtiff=_needs_bigtiff(frames), ome=bool(scale)) as tw:
         tw.write(pages, shape=tuple(frames.shape), dtype=frames.dtype, photometric="minisblack",
-                 compression="zlib")
+                 compression="zlib", metadata={"axes": "TYX", **scale} if scale else {})
 
 
 def _needs_bigtiff(frames) -> bool:
