@@ -120,7 +120,6 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
 def cmd_info(args: argparse.Namespace) -> int:
     from celltrace.io.ctc import locate_ctc, read_ctc, seg_files
     from celltrace.io.runinfo import describe_run, read_run
-    from celltrace.movie import open_movie
 
     path = Path(args.input)
     try:
@@ -193,7 +192,7 @@ def convert_output(path: str | Path, to: str) -> Path:
 
 
 def _scale_only(args: argparse.Namespace) -> dict[str, Any]:
-    """--pixel-size/--interval as ``Tracking.meta`` keys (for a table written without a movie)."""
+    """--pixel-size/--interval as ``Tracking.meta`` keys (for the tracks ``convert`` writes)."""
     from celltrace.units import scale_meta
 
     opts = _movie_options(args)
@@ -225,12 +224,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     else:
         locate_ctc(src)
         tr = read_ctc(src).validate()
+        tr.meta.update(_scale_only(args))  # --pixel-size/--interval over run.json's
         if to in ("ctc-res", "ctc-gt"):
             write_ctc(tr, dst, kind=to.split("-")[1], overwrite=args.overwrite)
         elif to == "csv":
             movie = open_movie(args.movie, **_movie_options(args)) if args.movie else None
-            if movie is None and (args.pixel_size or args.interval):
-                tr.meta.update(_scale_only(args))
             tr.to_csv(dst, movie, overwrite=args.overwrite)
         elif to == "geff":
             tr.to_geff(dst, overwrite=args.overwrite)
