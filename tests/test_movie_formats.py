@@ -179,3 +179,22 @@ def test_bad_files_get_one_line_each(tmp_path, crop, capsys):
         assert err.count("\n") == 1 and err.startswith(f"celltrace: error: {path}: ") and problem in err, err
     code, _, err = run_cli(capsys, "track", str(good), "--out", str(tmp_path / "r"), "--pixel-size", "-1")
     assert code == 2 and "pixel size '-1': must be positive" in err
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated class Scaler:DeprecationWarning")
+def test_ngff_versions_and_axes_without_units(tmp_path, crop):
+    import zarr
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_image
+
+    v04 = zarr.open_group(str(tmp_path / "plain_name"), mode="w", zarr_format=2)  # NGFF 0.4, no .ome.zarr suffix
+    write_image(crop[:3], v04, scale_factors=[], axes="tyx", fmt=FormatV04(), scale={"t": 90.0, "y": 0.5, "x": 0.5},
+                axes_units={"t": "second", "y": "micrometer", "x": "micrometer"})
+    movie = open_movie(tmp_path / "plain_name")
+    np.testing.assert_array_equal(movie[2], crop[2])
+    assert movie.pixel_size_um == (0.5, 0.5) and movie.frame_interval_s == 90.0
+    bare = zarr.open_group(str(tmp_path / "bare.ome.zarr"), mode="w")             # NGFF 0.5, scale 1, no units
+    write_image(crop[:3], bare, scale_factors=[], axes="tyx")
+    movie = open_movie(tmp_path / "bare.ome.zarr")
+    np.testing.assert_array_equal(movie[1], crop[1])
+    assert movie.pixel_size_um is None and movie.frame_interval_s is None           # unknown, not 1 µm / 1 s

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,15 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _ngff_reader() -> Any:
+    """bioio-ome-zarr's Reader: bioio picks plugins by suffix, and an NGFF folder need not end in .ome.zarr."""
+    try:
+        from bioio_ome_zarr import Reader
+    except ImportError:
+        raise InputError(None, f"reading OME-Zarr needs bioio-ome-zarr ({INSTALL_HINT})") from None
+    return Reader
+
+
 def _bioimage(path: Path) -> Any:
     """``bioio.BioImage(path)``; a missing package or plugin or an unreadable file: one line."""
     try:
@@ -85,7 +94,7 @@ def _bioimage(path: Path) -> Any:
     try:
         with warnings.catch_warnings(), quiet_tifffile():
             warnings.simplefilter("ignore")  # plugins warn about metadata they skip
-            return bioio.BioImage(path)
+            return bioio.BioImage(path, reader=_ngff_reader() if is_ngff(path) else None)
     except UnsupportedFileFormatError:
         why = [_DECLINED.sub("", m.split(" failed with error: ", 1)[-1].splitlines()[0]) for m in collect.messages]
         reason = f" ({why[-1]})" if why and why[-1] else f" (install the plugins: {INSTALL_HINT})"
@@ -133,7 +142,6 @@ class ImageSummary:
     pixel_size_um: PixelSize | None
     frame_interval_s: float | None
     reader: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _channel_names(img: Any, n: int) -> list[str]:
@@ -186,20 +194,25 @@ def image_scale(img: Any) -> tuple[PixelSize | None, float | None]:
                 pixel = pixel_size_pair((sizes.Y, sizes.X))
         except ValueError:
             pixel = None
-    interval = None
-    time_unit = getattr(getattr(props, "T", None), "unit", None)
-    if not ngff or time_unit is not None:
+    return pixel, _interval(img, ngff, getattr(getattr(props, "T", None), "unit", None))
+
+
+def _interval(img: Any, ngff: bool, time_unit: Any) -> float | None:
+    """Seconds between frames: the reader's ``time_interval`` when it is a timedelta (ND2: the
+    experiment's time loop) or, for OME-Zarr, a T scale with a unit; else, for the other readers,
+    ``standard_metadata.timelapse_interval`` (e.g. CZI)."""
+    step = _quietly(lambda: img.time_interval)
+    try:
+        if isinstance(step, timedelta):
+            return frame_interval(step.total_seconds())
+        if ngff:  # a T axis without a unit has a nominal scale of 1: unknown
+            if step is None or time_unit is None:
+                return None
+            return frame_interval(to_seconds(float(step), time_unit))
         step = _quietly(lambda: img.standard_metadata.timelapse_interval)
-        if step is None and not ngff:
-            step = _quietly(lambda: img.time_interval)
-        try:
-            if isinstance(step, timedelta):
-                interval = frame_interval(step.total_seconds())
-            elif step is not None and time_unit is not None:
-                interval = frame_interval(to_seconds(float(step), time_unit))
-        except ValueError:
-            interval = None
-    return pixel, interval
+        return frame_interval(step.total_seconds()) if isinstance(step, timedelta) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _quietly(get: Any) -> Any:
