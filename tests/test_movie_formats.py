@@ -137,7 +137,7 @@ def test_scenes_channels_and_z_are_chosen_or_listed(tmp_path, crop):
     np.testing.assert_array_equal(second[2], crop[2, ::-1])        # the second scene, not the first
     assert second.meta["selection"] == {"scene": "Image:1", "channel": "H2B-GFP", "z": 1}
     assert second.pixel_size_um == pytest.approx((PIXEL_UM, PIXEL_UM)) and second.frame_interval_s is None
-    with pytest.raises(InputError, match="scene, channel and z choose within microscope files"):
+    with pytest.raises(InputError, match="scene, channel and z choose within microscope files .*; this movie has one scene"):
         open_movie(ctc_sequence("Fluo-N2DH-GOWT1"), channel="GFP")
 
 

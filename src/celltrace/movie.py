@@ -203,15 +203,17 @@ def open_movie(path: str | Path, finite: bool = True, *, scene: str | int | None
         layout = tiff_layout(path)
         movie = _open_bioimage(path, finite, scene, channel, z) if chosen or layout.needs_choice else \
             _open_tiff(path, finite)
-        if layout.kind == "imagej":  # bioio's TIFF reader misses ImageJ's frame interval
-            movie.pixel_size_um, movie.frame_interval_s = imagej_scale(path)
-        elif layout.kind == "ome" and "selection" not in movie.meta:
-            movie.pixel_size_um, movie.frame_interval_s = ome_tiff_scale(path)
+        scale = imagej_scale(path) if layout.kind == "imagej" else \
+            ome_tiff_scale(path) if layout.kind == "ome" and "selection" not in movie.meta else (None, None)
+        # bioio's TIFF reader misses ImageJ's frame interval: the metadata's values come first
+        movie.pixel_size_um = scale[0] or movie.pixel_size_um
+        movie.frame_interval_s = scale[1] or movie.frame_interval_s
     else:
         raise InputError(path, "unsupported movie format (expected a folder, a .tif/.tiff file, a .zarr array, "
                                "an OME-Zarr folder or an .nd2/.czi/.lif file)")
     if chosen and "selection" not in movie.meta:
-        raise InputError(path, "scene, channel and z choose within microscope files; this movie has one of each")
+        raise InputError(path, "scene, channel and z choose within microscope files (OME-TIFF, OME-Zarr, ND2, CZI, "
+                               "LIF); this movie has one scene, one channel and one plane")
     return with_scale(movie, pixel_size_um, frame_interval_s)
 
 
