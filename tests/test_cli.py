@@ -26,7 +26,8 @@ def test_info_on_real_gt_and_movie(capsys):
     assert code == 0
     assert "frames     92" in out and "tracks     50" in out and "divisions  1" in out and "valid" in out
     code, out, _ = run(capsys, "info", str(ctc_sequence("Fluo-C2DL-MSC")))
-    assert code == 0 and "frames  48" in out and "782 × 1200" in out and "uint16" in out
+    assert code == 0 and "frames     48" in out and "782 × 1200" in out and "uint16" in out
+    assert "pixel size unknown (give --pixel-size)" in out and "interval   unknown (give --interval)" in out
 
 
 def test_bad_input_is_one_line_without_traceback(tmp_path, capsys):

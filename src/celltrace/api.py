@@ -75,7 +75,8 @@ def track(movie: Movie | str | Path | np.ndarray, method: str = DEFAULT_METHOD,
     ``min_track_length``: drop tracks shorter than this many frames
     (:func:`~celltrace.linking.filters.drop_short_tracks`). ``params`` override the method's config
     defaults. The result's ``meta`` records ``config`` (every parameter as used), ``device`` and
-    ``weights_files`` (what :mod:`celltrace.io.runinfo` writes as ``run.json``).
+    ``weights_files`` (what :mod:`celltrace.io.runinfo` writes as ``run.json``), and the movie's
+    scale (:meth:`Movie.scale_meta`: ``pixel_size_um``, ``frame_interval_s`` when known).
     """
     if not isinstance(movie, Movie):
         movie = open_movie(movie) if isinstance(movie, (str, Path)) else Movie(frames=np.asarray(movie))
@@ -94,7 +95,7 @@ def track(movie: Movie | str | Path | np.ndarray, method: str = DEFAULT_METHOD,
     result = tracker.track(movie, masks=masks, progress=progress)
     result.meta.setdefault("method", method)
     result.meta.update({"config": tracker.resolved_config(), "device": device if learned else None,
-                        "weights_files": [str(p) for p in tracker.weights_files()]})
+                        "weights_files": [str(p) for p in tracker.weights_files()], **movie.scale_meta()})
     movie.warn_nonfinite()
     if min_track_length is not None:
         result = drop_short_tracks(result, int(min_track_length))

@@ -28,6 +28,39 @@ def _say(args: argparse.Namespace, *lines: str) -> None:
             print(line)
 
 
+# ---------------------------------------------------------------------- movie options
+def _add_movie_options(p: argparse.ArgumentParser, what: str = "the movie") -> None:
+    """--scene/--channel/--z (what to read from a microscope file) and --pixel-size/--interval."""
+    g = p.add_argument_group(f"reading {what}", "choose within microscope files (OME-TIFF, OME-Zarr, ND2, CZI, "
+                                                "LIF: celltrace[formats]); give or override the physical scale")
+    g.add_argument("--scene", metavar="NAME|N", help="scene / position / series (name or index)")
+    g.add_argument("--channel", metavar="NAME|N", help="channel (name or index)")
+    g.add_argument("--z", metavar="N|max", help="z-plane index, or 'max' for the maximum projection over z")
+    g.add_argument("--pixel-size", metavar="UM", help="pixel size in µm ('0.65', '0.65,0.5' for y,x, '650nm'); "
+                                                      "overrides the file's")
+    g.add_argument("--interval", metavar="T", help="time between frames ('300' s, '5min', '0.5h'); overrides the file's")
+
+
+def _movie_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :func:`celltrace.open_movie` keywords of :func:`_add_movie_options`."""
+    from celltrace.units import parse_interval, parse_pixel_size
+
+    return {"scene": args.scene, "channel": args.channel, "z": args.z,
+            "pixel_size_um": parse_pixel_size(args.pixel_size) if args.pixel_size else None,
+            "frame_interval_s": parse_interval(args.interval) if args.interval else None}
+
+
+def _scale_line(movie: Any) -> str:
+    """``pixel size 0.65 µm (file), interval 300 s (5 min) (given)`` for the messages of track/convert."""
+    from celltrace.units import format_interval, format_pixel_size
+
+    came = movie.meta.get("scale_from") or {}
+    return (f"pixel size {format_pixel_size(movie.pixel_size_um)}"
+            + (f" ({came['pixel_size_um']})" if movie.pixel_size_um else " (--pixel-size to give it)")
+            + f", interval {format_interval(movie.frame_interval_s)}"
+            + (f" ({came['frame_interval_s']})" if movie.frame_interval_s else " (--interval to give it)"))
+
+
 # ---------------------------------------------------------------------- track
 def cmd_track(args: argparse.Namespace) -> int:
     import time
@@ -44,7 +77,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     tempdirs.sweep_scratch_once()  # scratch folders that killed runs left in the temp folder
     date = datetime.now().astimezone().isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    movie = celltrace.open_movie(args.input)
+    movie = celltrace.open_movie(args.input, **_movie_options(args))
     params = _parse_params(args.param)
     result = celltrace.track(movie, method=args.method, masks=args.masks, progress=not args.quiet,
                              device=args.device, min_track_length=args.min_track_length, **params)
@@ -58,7 +91,8 @@ def cmd_track(args: argparse.Namespace) -> int:
                                   timings=timings, overrides=params, min_track_length=args.min_track_length,
                                   command=_command(args)))
     _say(args, f"{result.n_tracks} tracks, {len(result.divisions())} divisions in {result.n_frames} frames "
-               f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json)")
+               f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json)",
+         f"{_scale_line(movie)}")
     return 0
 
 
@@ -86,7 +120,6 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
 def cmd_info(args: argparse.Namespace) -> int:
     from celltrace.io.ctc import locate_ctc, read_ctc, seg_files
     from celltrace.io.runinfo import describe_run, read_run
-    from celltrace.movie import open_movie
 
     path = Path(args.input)
     try:
@@ -106,11 +139,33 @@ def cmd_info(args: argparse.Namespace) -> int:
         if record is not None:
             lines += describe_run(record)
     else:
-        m = open_movie(path)
-        lines = [f"{path}: movie", f"  frames  {len(m)}", f"  size    {m.shape[1]} × {m.shape[2]} (H × W)",
-                 f"  dtype   {m.dtype}"]
+        lines = _movie_info(path)
     print("\n".join(lines))
     return 0
+
+
+def _movie_info(path: Path) -> list[str]:
+    """``celltrace info`` of a movie: frames, size, dtype and scale; for a microscope file that
+    holds several scenes, channels or z-planes, what it holds (the options that choose)."""
+    from celltrace.io.bioformats import summarize
+    from celltrace.io.runinfo import describe_scale
+    from celltrace.movie import open_movie, reads_through_bioio
+
+    if reads_through_bioio(path):
+        s = summarize(path)
+        lines = [f"{path}: microscope file (read by {s.reader})",
+                 "  scenes     " + (f"{len(s.scenes)}: " if len(s.scenes) > 1 else "") + ", ".join(s.scenes[:20])
+                 + (", …" if len(s.scenes) > 20 else "") + ("  (--scene; the first is shown)" if len(s.scenes) > 1 else ""),
+                 "  dimensions " + " × ".join(f"{d} {n}" for d, n in s.sizes.items()),
+                 "  channels   " + ", ".join(s.channels) + ("  (--channel)" if len(s.channels) > 1 else ""),
+                 f"  dtype      {s.dtype}"]
+        if s.sizes.get("Z", 1) > 1:
+            lines.append(f"  z-planes   {s.sizes['Z']}  (--z N or --z max)")
+        return lines + describe_scale(s.pixel_size_um, s.frame_interval_s, {"pixel_size_um": "file",
+                                                                             "frame_interval_s": "file"})
+    m = open_movie(path)
+    return [f"{path}: movie", f"  frames     {len(m)}", f"  size       {m.shape[1]} × {m.shape[2]} (H × W)",
+            f"  dtype      {m.dtype}"] + describe_scale(m.pixel_size_um, m.frame_interval_s, m.meta.get("scale_from"))
 
 
 # ---------------------------------------------------------------------- convert
@@ -136,6 +191,14 @@ def convert_output(path: str | Path, to: str) -> Path:
     return path.with_name(path.name + wanted[0]) if wanted else path
 
 
+def _scale_only(args: argparse.Namespace) -> dict[str, Any]:
+    """--pixel-size/--interval as ``Tracking.meta`` keys (for the tracks ``convert`` writes)."""
+    from celltrace.units import scale_meta
+
+    opts = _movie_options(args)
+    return scale_meta(opts["pixel_size_um"], opts["frame_interval_s"])
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -151,19 +214,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     what = "movie" if to in ("tiff", "ctc-seq") else "tracking"
     check_output(dst, overwrite=args.overwrite, inputs=[(what, src), ("movie", args.movie)])
     if to in ("tiff", "ctc-seq"):
-        movie = open_movie(src, finite=False)  # converting changes no pixel
+        movie = open_movie(src, finite=False, **_movie_options(args))  # converting changes no pixel
         if to == "tiff":
             with atomic_file(dst, overwrite=args.overwrite) as tmp:
-                write_movie_tiff(movie.frames, tmp, progress=not args.quiet)
+                write_movie_tiff(movie.frames, tmp, progress=not args.quiet, pixel_size_um=movie.pixel_size_um,
+                                 frame_interval_s=movie.frame_interval_s)
         else:
             write_ctc_sequence(movie.frames, dst, overwrite=args.overwrite)
     else:
         locate_ctc(src)
         tr = read_ctc(src).validate()
+        tr.meta.update(_scale_only(args))  # --pixel-size/--interval over run.json's
         if to in ("ctc-res", "ctc-gt"):
             write_ctc(tr, dst, kind=to.split("-")[1], overwrite=args.overwrite)
         elif to == "csv":
-            movie = open_movie(args.movie) if args.movie else None
+            movie = open_movie(args.movie, **_movie_options(args)) if args.movie else None
             tr.to_csv(dst, movie, overwrite=args.overwrite)
         elif to == "geff":
             tr.to_geff(dst, overwrite=args.overwrite)
@@ -255,7 +320,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     check_output(args.out, overwrite=args.overwrite,
                  inputs=[("result", args.result), ("movie", args.movie), ("ground truth", args.gt)])
-    path = write_report(args.result, args.movie, args.out, gt=args.gt, progress=not args.quiet,
+    from celltrace.movie import open_movie
+
+    movie = open_movie(args.movie, **_movie_options(args))
+    path = write_report(args.result, movie, args.out, gt=args.gt, progress=not args.quiet,
                         overwrite=args.overwrite, show_labels=args.labels, max_size=args.max_size,
                         fps=args.fps, max_frames_gif=args.gif_frames)
     _say(args, str(path))
@@ -324,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("track", help="track a movie and write a CTC RES folder + a CSV table + run.json")
-    p.add_argument("input", help="CTC sequence folder, folder of frames, multi-page TIFF or zarr")
+    p.add_argument("input", help="CTC sequence folder, folder of frames, multi-page TIFF, zarr, or a microscope "
+                                 "file (OME-TIFF, OME-Zarr, ND2, CZI, LIF; celltrace[formats])")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
                    help=f"tracking method (default: {DEFAULT_METHOD}; see 'celltrace methods')")
     p.add_argument("--out", required=True,
@@ -337,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-track-length", type=int, metavar="N",
                    help="drop tracks present in fewer than N frames (default: keep all)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _add_movie_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_track)
 
@@ -367,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=8.0, help="frames per second of the movie (default 8)")
     p.add_argument("--gif-frames", type=int, default=60, help="frames in the GIF preview (default 60)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _add_movie_options(p, "--movie")
     _add_common(p)
     p.set_defaults(func=cmd_report)
 
@@ -399,8 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, choices=CONVERT_TARGETS,
                    help="tracks: ctc-res, ctc-gt (folders), csv (.csv), geff (.geff/.zarr), napari (.npz); "
                         "movies: tiff (.tif), ctc-seq (folder)")
-    p.add_argument("--movie", help="raw movie, for mean intensities in csv")
+    p.add_argument("--movie", help="raw movie, for mean intensities (and the scale) in csv")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_movie_options(p, "the movie (the input, or --movie)")
     _add_common(p)
     p.set_defaults(func=cmd_convert)
 

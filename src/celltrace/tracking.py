@@ -22,6 +22,7 @@ from scipy import ndimage as ndi
 
 from celltrace.errors import TrackingError
 from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.units import add_unit_columns, scale_of
 
 LINEAGE_COLUMNS = ["label", "begin", "end", "parent"]
 MAX_LABEL = 2**32 - 1
@@ -247,7 +248,10 @@ class Tracking:
     # ------------------------------------------------------------------ tables and exports
     def cell_table(self, movie: Any = None) -> pd.DataFrame:
         """One row per cell per frame: frame, label, parent, centroid_y, centroid_x, area,
-        bbox_min_y, bbox_min_x, bbox_max_y, bbox_max_x (exclusive), mean_intensity (NaN without movie)."""
+        bbox_min_y, bbox_min_x, bbox_max_y, bbox_max_x (exclusive), mean_intensity (NaN without movie),
+        in pixels and frames; then, when the scale is known (the movie's, else ``meta``'s
+        ``pixel_size_um`` / ``frame_interval_s``), ``y_um, x_um, area_um2`` and ``time_s``
+        (:func:`~celltrace.units.add_unit_columns`)."""
         parents = dict(zip(self.lineage["label"], self.lineage["parent"]))
         parts = []
         for t in range(self.n_frames):
@@ -256,7 +260,7 @@ class Tracking:
             parts.append(frame_measurements(frame, image, t))
         df = pd.concat(parts, ignore_index=True) if parts else frame_measurements(np.zeros((1, 1), int), None, 0)
         df.insert(2, "parent", df["label"].map(parents).fillna(0).astype(np.int64))
-        return df
+        return add_unit_columns(df, *scale_of(movie, self.meta))
 
     def to_csv(self, path: str | Path, movie: Any = None, overwrite: bool = True) -> Path:
         """Write :meth:`cell_table` as CSV (atomically; without ``overwrite`` an existing file is kept)."""

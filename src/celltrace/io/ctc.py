@@ -13,6 +13,7 @@ from celltrace.errors import InputError
 from celltrace.frames import LazyFrames
 from celltrace.io.atomic import atomic_dir
 from celltrace.io.names import numbered_files
+from celltrace.io.runinfo import run_scale
 from celltrace.io.tiff import check_2d, read_frame, tiff_info, write_frame
 from celltrace.tracking import LINEAGE_COLUMNS, MAX_LABEL, Tracking, label_dtype, label_problem, make_lineage
 
@@ -76,8 +77,9 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
     """Read a CTC GT or RES folder into a Tracking with lazily read masks.
 
     Mask files must be numbered 0..T-1 without gaps (``n_frames`` checks T), share one 2D shape
-    and hold integer labels; the lineage file must parse. The CTC rules themselves are checked by
-    :meth:`Tracking.validate`, not here, so a broken result can still be inspected.
+    and hold integer labels; the lineage file must parse. The scale a RES folder's ``run.json``
+    records goes into ``meta`` (``pixel_size_um``, ``frame_interval_s``). The CTC rules themselves
+    are checked by :meth:`Tracking.validate`, not here, so a broken result can still be inspected.
     """
     kind, mask_dir, lineage_file = locate_ctc(folder)
     pattern = GT_MASK if kind == "gt" else RES_MASK
@@ -122,7 +124,7 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
     masks = LazyFrames(len(paths), shape0, dtype, load)
     return Tracking(masks=masks, lineage=lineage,
                     meta={"kind": kind, "source": str(Path(folder)), "lineage_file": str(lineage_file),
-                          "mask_files": [str(p) for p in paths]})
+                          "mask_files": [str(p) for p in paths], **run_scale(folder)})
 
 
 def write_ctc(tracking: Tracking, folder: str | Path, kind: str = "res", overwrite: bool = False) -> Path:

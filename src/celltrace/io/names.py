@@ -56,3 +56,16 @@ def numbered_files(folder: str | Path, pattern: re.Pattern[str]) -> list[tuple[i
     number), in increasing number; two files with the same number raise InputError naming ``folder``."""
     folder = Path(folder)
     return frame_order(folder, [p for p in folder.iterdir() if pattern.match(p.name)])
+
+
+MULTI_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".ome.btf")
+
+
+def movie_name(path: str | Path) -> str:
+    """The name of a movie file or folder without its format's suffix (``cells.ome.tif`` → ``cells``)."""
+    path = Path(path)
+    lower = path.name.lower()
+    for suffix in MULTI_SUFFIXES:
+        if lower.endswith(suffix) and len(lower) > len(suffix):
+            return path.name[:-len(suffix)]
+    return path.stem if path.suffix else path.name

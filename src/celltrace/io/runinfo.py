@@ -5,7 +5,10 @@ the method's resolved config), ``overrides`` (what the user set), ``derived`` (v
 measured on the movie and used, e.g. the cell radius), ``weights`` (path and SHA-256 of
 each weights file read; empty for methods without weights), ``device``, ``input`` and ``masks``
 (absolute paths), ``n_frames``, ``frame_shape``, ``min_track_length``, ``timings`` (seconds),
-``date`` (start, ISO 8601 with time zone), ``command``, ``python``.
+``date`` (start, ISO 8601 with time zone), ``command``, ``python``; the movie's scale
+``pixel_size_um`` ([y, x] in µm) and ``frame_interval_s`` (null when unknown) with ``scale_from``
+(for each: ``file``, or ``given`` with what the file said) and, for microscope files, the
+``selection`` read (scene, channel, z).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from celltrace.errors import InputError
 from celltrace.io.atomic import atomic_file
+from celltrace.units import INTERVAL_KEY, PIXEL_KEY, format_interval, format_pixel_size, scale_meta, scale_of
 
 RUN_FILE = "run.json"
 # values a method measured on the movie and used (recorded beside the parameters)
@@ -51,6 +55,9 @@ def run_record(meta: dict[str, Any], *, method: str, input: str | Path, n_frames
         "min_track_length": min_track_length, "dropped_tracks": meta.get("dropped_tracks"),
         "timings": {k: round(float(v), 3) for k, v in timings.items()}, "date": date, "command": command,
         "python": platform.python_version(),
+        PIXEL_KEY: list(meta[PIXEL_KEY]) if meta.get(PIXEL_KEY) is not None else None,
+        INTERVAL_KEY: meta.get(INTERVAL_KEY), "scale_from": meta.get("scale_from") or {},
+        **({"selection": meta["selection"]} if meta.get("selection") else {}),
     }
 
 
@@ -73,14 +80,38 @@ def read_run(folder: str | Path) -> dict[str, Any] | None:
         raise InputError(path, f"not a readable run record ({exc})") from None
 
 
+def run_scale(folder: str | Path) -> dict[str, Any]:
+    """The scale recorded in ``folder/run.json`` as ``Tracking.meta`` keys (only the known ones;
+    empty without a readable run.json)."""
+    try:
+        record = read_run(folder)
+    except InputError:
+        return {}
+    return scale_meta(*scale_of(record)) if record else {}
+
+
+def describe_scale(pixel_size_um: Any, frame_interval_s: Any, scale_from: dict[str, str] | None = None) -> list[str]:
+    """The ``celltrace info`` lines for a scale: pixel size and frame interval, each with where it
+    came from, or how to give it."""
+    pixel, interval = scale_of({PIXEL_KEY: pixel_size_um, INTERVAL_KEY: frame_interval_s})
+    came = scale_from or {}
+    return [f"  pixel size {format_pixel_size(pixel)}"
+            + (f" ({came[PIXEL_KEY]})" if pixel and came.get(PIXEL_KEY) else "" if pixel else " (give --pixel-size)"),
+            f"  interval   {format_interval(interval)}"
+            + (f" ({came[INTERVAL_KEY]})" if interval and came.get(INTERVAL_KEY) else "" if interval else " (give --interval)")]
+
+
 def describe_run(record: dict[str, Any]) -> list[str]:
     """Lines for ``celltrace info``: how the result was made, then every parameter."""
     t = record.get("timings") or {}
     lines = [f"  made by    celltrace {record.get('celltrace')}, method {record.get('method')}, "
              f"on {record.get('date')}" + (f", device {record['device']}" if record.get("device") else ""),
              f"  input      {record.get('input')} ({record.get('n_frames')} frames)"]
+    if record.get("selection"):
+        lines.append("  selection  " + ", ".join(f"{k} {v}" for k, v in record["selection"].items()))
     if record.get("masks"):
         lines.append(f"  masks      {record['masks']}")
+    lines += describe_scale(record.get(PIXEL_KEY), record.get(INTERVAL_KEY), record.get("scale_from"))
     for w in record.get("weights") or []:
         lines.append(f"  weights    {w.get('path')} (sha256 {w.get('sha256')})")
     if record.get("min_track_length"):
@@ -113,4 +144,5 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-__all__ = ["RUN_FILE", "sha256_file", "run_record", "write_run", "read_run", "describe_run"]
+__all__ = ["RUN_FILE", "sha256_file", "run_record", "write_run", "read_run", "run_scale", "describe_scale",
+           "describe_run"]

@@ -15,6 +15,7 @@ import pandas as pd
 from celltrace.errors import CelltraceError
 from celltrace.movie import Movie, open_movie
 from celltrace.tracking import Tracking, frame_measurements
+from celltrace.units import add_unit_columns, format_interval, format_pixel_size, scale_of
 
 from celltrace.report import html as H
 from celltrace.report.errors import ErrorFinder, ErrorReport, error_snapshot, plot_errors_per_frame
@@ -140,14 +141,16 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
         cell_table = pd.concat(cells, ignore_index=True)
         parents = dict(zip(res.lineage["label"], res.lineage["parent"]))
         cell_table.insert(2, "parent", cell_table["label"].map(parents).fillna(0).astype(np.int64))
-        cell_table.to_csv(tmp / "cells.csv", index=False)
+        pixel_size_um, frame_interval_s = scale_of(mov, res)
+        add_unit_columns(cell_table, pixel_size_um, frame_interval_s).to_csv(tmp / "cells.csv", index=False)
 
-        stats = track_statistics(cell_table, res.lineage, T, gt_counts=gt_counts if ref is not None else None)
+        stats = track_statistics(cell_table, res.lineage, T, gt_counts=gt_counts if ref is not None else None,
+                                 pixel_size_um=pixel_size_um, frame_interval_s=frame_interval_s)
         stats.to_csv(tmp)
         plots = plot_statistics(stats, tmp)
-        trees = plot_lineage(res.lineage, T, tmp, name="lineage")
-        gt_trees = plot_lineage(ref.lineage, T, tmp, name="lineage_gt", title="Ground-truth lineage trees") \
-            if ref is not None else []
+        trees = plot_lineage(res.lineage, T, tmp, name="lineage", frame_interval_s=frame_interval_s)
+        gt_trees = plot_lineage(ref.lineage, T, tmp, name="lineage_gt", title="Ground-truth lineage trees",
+                                frame_interval_s=frame_interval_s) if ref is not None else []
 
         if ref is None or not metrics:
             scores = None
@@ -175,6 +178,24 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
                         embed_limit_mb, time.time() - t_start)
         (tmp / REPORT_FILE).write_text(doc, encoding="utf-8")
     return out / REPORT_FILE
+
+
+def _scale_text(units: Any) -> str:
+    """`` (pixel 0.65 µm, every 300 s (5 min))`` for the header, or nothing when unknown."""
+    parts = ([f"pixel {format_pixel_size(units.pixel_size_um)}"] if units.pixel_size_um else []) + \
+        ([f"every {format_interval(units.frame_interval_s)}"] if units.frame_interval_s else [])
+    return H.esc(f" ({', '.join(parts)})") if parts else ""
+
+
+def _units_note(units: Any) -> str:
+    """The statistics section's sentence on units."""
+    if not units.pixel_size_um and not units.frame_interval_s:
+        return ("Units: pixels and frames (the movie gives no pixel size or frame interval; "
+                "celltrace track --pixel-size/--interval record them).")
+    return (f"Units: {units.length} and {'minutes / hours' if units.frame_interval_s else 'frames'} "
+            f"(pixel size {format_pixel_size(units.pixel_size_um)}, interval "
+            f"{format_interval(units.frame_interval_s)}); the CSV files keep the pixel and frame columns "
+            "beside the physical ones.")
 
 
 def _scores(res: Tracking, ref: Tracking, gt: Any) -> tuple[dict[str, Any] | None, str | None]:
@@ -234,7 +255,7 @@ def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, resul
     T, Hh, W = res.shape
     header = [f"result: <code>{_describe(result_arg)}</code> · movie: <code>{_describe(movie_arg)}</code>"
               + (f" · ground truth: <code>{_describe(gt_arg)}</code>" if gt_arg is not None else ""),
-              f"{T} frames of {Hh} × {W} px · {res.n_tracks} tracks · {len(divisions)} division"
+              f"{T} frames of {Hh} × {W} px{_scale_text(stats.units)} · {res.n_tracks} tracks · {len(divisions)} division"
               f"{'' if len(divisions) == 1 else 's'} · "
               f"celltrace {__version__} · {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} · built in {seconds:.0f} s"]
     sections: list[tuple[str, str, str]] = []
@@ -316,7 +337,7 @@ def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, resul
                 lambda d: " ".join(map(str, d)))) if len(stats.divisions) else stats.divisions,
                       id="divisions-table", max_rows=500, csv="divisions.csv") + "</details>",
             "<details><summary>Mean-squared displacement</summary>" + H.table(stats.msd, id="msd-table") + "</details>",
-            '<p class="note">Units: pixels and frames. Every table is also a CSV file beside this page.</p>',
+            f'<p class="note">{H.esc(_units_note(stats.units))} Every table is also a CSV file beside this page.</p>',
             H.files(["cells.csv", "tracks.csv", "steps.csv", "msd.csv", "divisions.csv", "counts.csv"])]
     sections.append(("statistics", "Track statistics", "\n".join(body)))
     return H.page(title, header, sections)

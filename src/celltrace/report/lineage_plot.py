@@ -76,8 +76,10 @@ def layout_trees(lineage: pd.DataFrame) -> TreeLayout:
 
 def plot_lineage(lineage: pd.DataFrame, n_frames: int, folder: str | Path, name: str = "lineage",
                  rows_per_page: int = 60, max_pages: int = 20, title: str = "Lineage trees",
-                 dpi: int = 100) -> list[Path]:
+                 dpi: int = 100, frame_interval_s: float | None = None) -> list[Path]:
     """Draw the lineage trees of ``lineage`` into ``folder/{name}_{k}.png``; return the paths.
+
+    With ``frame_interval_s`` a second time axis in hours runs along the top.
 
     At most ``max_pages`` pages are drawn (the later founders are then left out and the last page's
     title says how many).
@@ -175,6 +177,10 @@ def plot_lineage(lineage: pd.DataFrame, n_frames: int, folder: str | Path, name:
         ax.set_yticklabels([str(f) for f in page], fontsize=7 if len(page) > 30 else 8)
         ax.set_ylabel("founder track")
         ax.set_xlabel("frame")
+        if frame_interval_s:
+            top = ax.secondary_xaxis("top", functions=(lambda f: f * frame_interval_s / 3600.0,
+                                                       lambda h: h * 3600.0 / frame_interval_s))
+            top.set_xlabel("time [h]")
         for s in ("top", "right"):
             ax.spines[s].set_visible(False)
         ax.grid(axis="x", color="0.9", lw=0.6)
