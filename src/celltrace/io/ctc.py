@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
     and hold integer labels; the lineage file must parse. The CTC rules themselves are checked by
     :meth:`Tracking.validate`, not here, so a broken result can still be inspected.
     """
+    source = Path(folder)
+    if source.is_symlink():  # e.g. a live result (celltrace.live): read one version of it throughout
+        folder = Path(os.path.realpath(source))
     kind, mask_dir, lineage_file = locate_ctc(folder)
     pattern = GT_MASK if kind == "gt" else RES_MASK
     files = numbered_files(mask_dir, pattern)
@@ -121,7 +125,7 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
 
     masks = LazyFrames(len(paths), shape0, dtype, load)
     return Tracking(masks=masks, lineage=lineage,
-                    meta={"kind": kind, "source": str(Path(folder)), "lineage_file": str(lineage_file),
+                    meta={"kind": kind, "source": str(source), "lineage_file": str(lineage_file),
                           "mask_files": [str(p) for p in paths]})
 
 
