@@ -155,16 +155,24 @@ class FrameFeed:
 
 
 # ---------------------------------------------------------------------- segmenting a frame online
+def require_live(tracker: Tracker) -> LAPLinkingConfig:
+    """The linking settings of ``tracker`` if it can track live (it segments frame by frame —
+    ``estimate_radius`` and ``segment`` — and links with the standard LAP linker), else
+    CelltraceError."""
+    config = getattr(tracker, "config", None)
+    if not (isinstance(config, LAPLinkingConfig) and hasattr(tracker, "segment") and hasattr(tracker, "estimate_radius")):
+        raise CelltraceError(f"method {tracker.name!r} cannot track live: live tracking needs a method that "
+                             f"segments frame by frame and links with the standard LAP linker (classic)")
+    return config
+
+
 def online_segmenter(tracker: Tracker, first: np.ndarray | None = None,
                      radius: float | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], LAPLinkingConfig, float]:
     """``(segment, linking config, radius)`` for tracking live with ``tracker``: ``segment(image)``
     labels one frame with the cell radius ``radius`` when given (a resumed session's), else the one
     estimated on the first frame ``first``. Methods that segment frame by frame and link with the
     standard LAP linker (classic) can track live; others raise CelltraceError."""
-    config = getattr(tracker, "config", None)
-    if not (isinstance(config, LAPLinkingConfig) and hasattr(tracker, "segment") and hasattr(tracker, "estimate_radius")):
-        raise CelltraceError(f"method {tracker.name!r} cannot track live: live tracking needs a method that "
-                             f"segments frame by frame and links with the standard LAP linker (classic)")
+    config = require_live(tracker)
     if radius is None:
         if first is None:
             raise ValueError("online_segmenter needs the first frame or the radius")
@@ -204,7 +212,7 @@ class FrameUpdate:
 class LiveSummary:
     """How a session ended (``reason``: ``sentinel``, ``idle``, ``interrupted``, ``terminated``,
     ``max_frames``), its frames in all and new in this run, its tracks, and the latency of each
-    frame (seconds, all runs of the session)."""
+    new frame (seconds)."""
 
     reason: str
     n_frames: int
@@ -250,6 +258,7 @@ class Watcher:
         self._segment: Callable[[np.ndarray], np.ndarray] | None = None
         saved = self._load_state(method) if resume else None
         self.tracker = load_tracker(self.method, **self.params)
+        require_live(self.tracker)
         if saved is not None:
             self._restore(*saved)
 
@@ -274,7 +283,7 @@ class Watcher:
         return saved, arrays, current
 
     def _restore(self, saved: dict[str, Any], arrays: dict[str, np.ndarray], current: Path) -> None:
-        self.files, self.latencies = list(saved["files"]), list(saved["latencies_s"])
+        self.files = list(saved["files"])
         self.feed.after, self.feed.taken = saved["last_number"], set(self.files)
         self.feed.frame_shape, self.feed.dtype = tuple(saved["frame_shape"]), np.dtype(saved["dtype"])
         self._segment, config, _ = online_segmenter(self.tracker, radius=saved["linker"]["radius"])
@@ -344,7 +353,7 @@ class Watcher:
         scalars, arrays = self.linker.state()
         session = {"method": self.method, "params": self.params, "date": self.date, "files": self.files,
                    "last_number": int(number), "frame_shape": list(self.feed.frame_shape),
-                   "dtype": str(self.feed.dtype), "latencies_s": self.latencies, "linker": scalars}
+                   "dtype": str(self.feed.dtype), "linker": scalars}
         with open(path, "wb") as fh:
             np.savez(fh, session=np.array(json.dumps(session)), **arrays)
 
@@ -387,4 +396,4 @@ class Watcher:
                            latencies_s=list(self.latencies), out=self.out)
 
 
-__all__ = ["Watcher", "FrameFeed", "FrameUpdate", "LiveSummary", "online_segmenter", "relabel", "SENTINEL", "STATE_FILE"]
+__all__ = ["Watcher", "FrameFeed", "FrameUpdate", "LiveSummary", "online_segmenter", "require_live", "relabel", "SENTINEL", "STATE_FILE"]
