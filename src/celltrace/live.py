@@ -289,8 +289,8 @@ class Watcher:
         self._segment, config, _ = online_segmenter(self.tracker, radius=saved["linker"]["radius"])
         self.linker = OnlineLinker.from_state(config, saved["linker"], arrays)
         table = pd.read_csv(current / "cells.csv").drop(columns="parent")
-        frames = table["frame"].to_numpy()
-        self.cells = [table[frames == t].reset_index(drop=True) for t in range(self.linker.n_frames)]
+        by_frame = {int(t): rows.reset_index(drop=True) for t, rows in table.groupby("frame")}
+        self.cells = [by_frame.get(t, table.iloc[:0]) for t in range(self.linker.n_frames)]
 
     # ------------------------------------------------------------------ one frame
     def process(self, number: int, path: Path, image: np.ndarray) -> FrameUpdate:

@@ -78,7 +78,9 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
 
     Mask files must be numbered 0..T-1 without gaps (``n_frames`` checks T), share one 2D shape
     and hold integer labels; the lineage file must parse. The CTC rules themselves are checked by
-    :meth:`Tracking.validate`, not here, so a broken result can still be inspected.
+    :meth:`Tracking.validate`, not here, so a broken result can still be inspected. A folder that
+    is a symbolic link (a live result, :mod:`celltrace.live`) is resolved once: every file, also
+    the masks read later, comes from the version it showed then.
     """
     source = Path(folder)
     if source.is_symlink():  # e.g. a live result (celltrace.live): read one version of it throughout
