@@ -10,7 +10,8 @@ moment its result is published (the output folder shows it) minus the moment the
 the file. Per method (``classic`` and the default method, once when they are the same) it prints
 the mean, median, 90th percentile and max latency and the seconds spent per frame; then TRA, DET
 and LNK of the live result and of `celltrace track` on the whole sequence against the ground
-truth, and whether the two results are identical.
+truth, and whether the two results are identical (``--check-fixed``: also with the two settings
+offline takes from the whole movie — cell radius, motion gate — fixed for both).
 
 The interval should exceed the time per frame, else frames queue and latency grows with the
 queue (the table shows both). Machines here are shared: compare rows of one run.
@@ -57,7 +58,8 @@ def identical(a: celltrace.Tracking, b: celltrace.Tracking) -> bool:
             and all(np.array_equal(np.asarray(a.masks[t]), np.asarray(b.masks[t])) for t in range(a.n_frames)))
 
 
-def run(method: str, files: list[Path], gt: Path, interval: float, poll: float, work: Path) -> dict:
+def run(method: str, files: list[Path], gt: Path, interval: float, poll: float, work: Path,
+        check_fixed: bool = False) -> dict:
     watched, out = work / f"{method}-in", work / f"{method}-RES"
     watched.mkdir()
     written: dict[str, float] = {}
@@ -82,7 +84,16 @@ def run(method: str, files: list[Path], gt: Path, interval: float, poll: float, 
     keys = ("TRA", "DET", "LNK")
     live_scores = celltrace.evaluate(live, gt, metrics=["ctc"], frames=slice(0, len(files)))
     offline_scores = celltrace.evaluate(offline, gt, metrics=["ctc"], frames=slice(0, len(files)))
-    return {"method": method, "frames": len(files), "interval_s": interval, "poll_s": poll, "ended": summary.reason,
+    fixed = None
+    if check_fixed:  # the two settings offline takes from the whole movie, given to both: identical?
+        params = {"cell_radius": offline.meta["cell_radius"], "motion_gate_factor": 0}
+        (work / f"{method}-fixed-in").mkdir()
+        copy_frames(files, work / f"{method}-fixed-in", 0.0, {})
+        Watcher(work / f"{method}-fixed-in", work / f"{method}-fixed-RES", method=method, params=params,
+                poll_s=poll).run()
+        fixed = identical(read_ctc(work / f"{method}-fixed-RES"),
+                          celltrace.track(watched, method=method, progress=False, **params))
+    return {"method": method, "frames": len(files), "identical_with_fixed_settings": fixed, "interval_s": interval, "poll_s": poll, "ended": summary.reason,
             "latency_s": {"mean": float(latency.mean()), "median": float(np.median(latency)),
                           "p90": float(np.percentile(latency, 90)), "max": float(latency.max())},
             "process_s_per_frame": float(np.mean(process)), "offline_s_per_frame": offline_s / len(files),
@@ -100,6 +111,9 @@ def main() -> None:
     ap.add_argument("--poll", type=float, default=0.1, help="the watcher's poll interval (default 0.1 s)")
     ap.add_argument("--methods", nargs="+", default=list(dict.fromkeys(["classic", DEFAULT_METHOD])))
     ap.add_argument("--json", type=Path, help="write the numbers to this JSON file")
+    ap.add_argument("--check-fixed", action="store_true",
+                    help="also track live with the offline run's cell radius and no motion gate, and say "
+                         "whether that equals `celltrace track` with the same settings")
     args = ap.parse_args()
     gt_folder = args.gt or args.sequence.with_name(args.sequence.name + "_GT")
     files = sorted(args.sequence.glob("t*.tif"))
@@ -110,7 +124,7 @@ def main() -> None:
           f"default method: {DEFAULT_METHOD}")
     work = Path(tempfile.mkdtemp(prefix="celltrace-live-bench-"))
     try:
-        results = [run(m, files, gt, args.interval, args.poll, work) for m in args.methods]
+        results = [run(m, files, gt, args.interval, args.poll, work, args.check_fixed) for m in args.methods]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
@@ -123,6 +137,9 @@ def main() -> None:
         print(f"| {name} | {lat['mean']:.2f} s | {lat['median']:.2f} s | {lat['p90']:.2f} s | {lat['max']:.2f} s "
               f"| {r['process_s_per_frame']:.2f} s | {r['offline_s_per_frame']:.2f} s | {lv['TRA']:.4f} | {of['TRA']:.4f} "
               f"| {lv['DET']:.4f} / {of['DET']:.4f} | {lv['LNK']:.4f} / {of['LNK']:.4f} | {r['identical']} |")
+        if r["identical_with_fixed_settings"] is not None:
+            print(f"| {name}, cell radius and motion gate fixed | | | | | | | | | | | "
+                  f"{r['identical_with_fixed_settings']} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
