@@ -297,10 +297,16 @@ class Watcher:
         """Segment and link ``image`` (the next frame: file ``path``, frame number ``number`` in
         its name) and publish the result."""
         t0 = time.perf_counter()
+        try:
+            written = path.stat().st_mtime
+        except OSError:  # moved away meanwhile: count from now
+            written = time.time()
         if self.linker is None:
             self._segment, config, radius = online_segmenter(self.tracker, image)
             self.linker = OnlineLinker(config, radius)
-        image = Movie(frames=image[None], source=path)[0]  # NaN/inf pixels repaired as celltrace.track does
+        frame = Movie(frames=image[None], source=path)  # NaN/inf pixels repaired as celltrace.track does
+        image = frame[0]
+        frame.warn_nonfinite()
         local = self._segment(image)
         objects = object_features(local)
         tracks = self.linker.add(objects)
@@ -309,7 +315,7 @@ class Watcher:
         self.cells.append(frame_measurements(mask, np.asarray(image, dtype=np.float64), n))
         self.files.append(path.name)
         self._publish(mask, number)
-        latency = time.time() - path.stat().st_mtime
+        latency = time.time() - written
         self.latencies.append(latency)
         update = FrameUpdate(frame=n, file=path, n_cells=len(objects), n_tracks=self.linker.next_label - 1,
                              final_frames=self.linker.final_frames, latency_s=latency,
