@@ -24,6 +24,7 @@ from celltrace.io.ctc import read_ctc, write_ctc_sequence
 from celltrace.linking.features import object_features
 from celltrace.linking.online import OnlineLinker
 from celltrace.linking.standard import link_objects
+from celltrace.io.snapshots import SnapshotFolder, link_or_copy
 from celltrace.live import FrameFeed, Watcher
 from celltrace.methods.classic import ClassicConfig
 from celltrace.synth import synthetic_movie
@@ -114,8 +115,9 @@ def synthetic_sequence(folder: Path, frames: int = 24, seed: int = 3) -> Path:
 def test_resume_continues_a_stopped_session_exactly(tmp_path):
     src = synthetic_sequence(tmp_path / "seq")
     out = tmp_path / "RES"
-    first = Watcher(src, out, poll_s=0.01).run(max_frames=9)
-    assert first.reason == "max_frames" and read_ctc(out).validate().n_frames == 9
+    first = Watcher(src, out, poll_s=0.01)
+    assert len(first.step(limit=9)) == 9  # and never closed, as after a kill -9: the output is still a link
+    assert out.is_symlink() and read_ctc(out).validate().n_frames == 9
     (src / "STOP").touch()
     with pytest.raises(OutputExistsError):
         Watcher(src, out)
@@ -225,3 +227,29 @@ def test_frame_feed_takes_a_file_only_once_complete(tmp_path):
         for _ in range(40):
             feed.ready()
             time.sleep(0.02)
+
+
+def test_output_versions_replace_a_folder_and_stay_for_their_readers(tmp_path):
+    out = tmp_path / "RES"
+    out.mkdir()
+    (out / "old.txt").write_text("an earlier result (--overwrite)")
+    snapshots = SnapshotFolder(out, keep_s=60)
+    with snapshots.version() as v:
+        (v / "a.txt").write_text("1")
+    assert out.is_symlink() and sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    pinned = Path(os.path.realpath(out))  # a reader on the first version
+    with snapshots.version() as v:
+        link_or_copy(pinned / "a.txt", v / "a.txt")
+        (v / "b.txt").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt"]
+    assert (pinned / "a.txt").read_text() == "1"  # still there for that reader
+    with pytest.raises(RuntimeError):
+        with snapshots.version() as v:
+            (v / "c.txt").write_text("3")
+            raise RuntimeError("failed while writing")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt"]  # the failed version never shows
+    snapshots.prune(keep_s=0)
+    assert not pinned.exists()
+    snapshots.close()
+    assert out.is_dir() and not out.is_symlink() and sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RES"]  # no version, link or temporary left
