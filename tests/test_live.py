@@ -106,6 +106,18 @@ def test_watch_follows_a_growing_folder_and_ends_with_the_offline_result(tmp_pat
                                   offline.cell_table(celltrace.open_movie(src)), check_dtype=False)
 
 
+def test_watch_with_caliban_segments_as_offline(tmp_path):
+    src = crop_sequence("Fluo-N2DH-GOWT1", tmp_path / "src", frames=4, box=GOWT1_BOX)
+    (src / "STOP").touch()
+    watcher = Watcher(src, tmp_path / "RES", method="caliban", params={"cell_radius": 25.0}, poll_s=0.01)
+    assert watcher.run().reason == "sentinel"
+    live = read_ctc(tmp_path / "RES").validate()
+    offline = watcher.tracker.track(celltrace.open_movie(src), progress=False)  # the same settings, model loaded once
+    for t in range(4):  # the same segmentation (the linker's radius is measured on the first frame only)
+        a, b = np.asarray(live.masks[t]), np.asarray(offline.masks[t])
+        assert np.array_equal(a > 0, b > 0) and len(np.unique(a)) == len(np.unique(b)) > 2
+
+
 # ---------------------------------------------------------------------- stopping and resuming
 def synthetic_sequence(folder: Path, frames: int = 24, seed: int = 3) -> Path:
     movie, _ = synthetic_movie(n_frames=frames, shape=(160, 160), n_cells=14, seed=seed)

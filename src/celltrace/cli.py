@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (CTC RES + cells.csv + run.json), updated after each frame")
     p.add_argument("--method", default=None, choices=available_methods(),
                    help=f"tracking method (default: {DEFAULT_METHOD}; live tracking needs a method that segments "
-                        f"frame by frame: classic)")
+                        f"frame by frame and links with the standard LAP linker: classic, caliban)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="override a method parameter (repeatable; 'celltrace methods' lists them)")
     p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",

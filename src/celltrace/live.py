@@ -52,7 +52,7 @@ from celltrace.io.names import frame_order
 from celltrace.io.runinfo import run_record, write_run
 from celltrace.io.snapshots import SnapshotFolder, link_or_copy
 from celltrace.io.tiff import IMAGE_SUFFIXES, read_frame, write_frame
-from celltrace.linking.features import object_features
+from celltrace.linking.features import object_features, radius_from_objects
 from celltrace.linking.online import OnlineLinker
 from celltrace.linking.standard import LAPLinkingConfig
 from celltrace.methods.base import DEFAULT_METHOD, Tracker, load_tracker
@@ -154,25 +154,39 @@ class FrameFeed:
         return image
 
 
-# ---------------------------------------------------------------------- segmenting a frame online
-def require_live(tracker: Tracker) -> LAPLinkingConfig:
-    """The linking settings of ``tracker`` if it can track live (it segments frame by frame —
-    ``estimate_radius`` and ``segment`` — and links with the standard LAP linker), else
-    CelltraceError."""
+# ---------------------------------------------------------------------- a method, online
+def live_linking(tracker: Tracker) -> LAPLinkingConfig:
+    """The standard-linker settings ``tracker`` links with, if it can track live, else CelltraceError.
+
+    A method can when it segments frame by frame (``estimate_radius`` and ``segment``) and links
+    with the standard LAP linker: classic (its config holds the linker's settings) and caliban
+    with ``linker='lap'`` (the linker's defaults)."""
     config = getattr(tracker, "config", None)
-    if not (isinstance(config, LAPLinkingConfig) and hasattr(tracker, "segment") and hasattr(tracker, "estimate_radius")):
-        raise CelltraceError(f"method {tracker.name!r} cannot track live: live tracking needs a method that "
-                             f"segments frame by frame and links with the standard LAP linker (classic)")
-    return config
+    if hasattr(tracker, "segment") and hasattr(tracker, "estimate_radius"):
+        if isinstance(config, LAPLinkingConfig):
+            return config
+        if getattr(config, "linker", None) == "lap":
+            return LAPLinkingConfig()
+    raise CelltraceError(f"method {tracker.name!r} cannot track live: live tracking needs a method that "
+                         f"segments frame by frame and links with the standard LAP linker (classic; caliban "
+                         f"with linker=lap)")
+
+
+def linking_radius(tracker: Tracker, segmentation_radius: float, objects: pd.DataFrame) -> float:
+    """The cell radius that scales the linker's lengths: the segmentation's (classic), or
+    ``sqrt(median area / pi)`` of the first frame's objects (caliban, whose offline linker measures
+    it on all frames)."""
+    if isinstance(getattr(tracker, "config", None), LAPLinkingConfig):
+        return float(segmentation_radius)
+    return radius_from_objects([objects])
 
 
 def online_segmenter(tracker: Tracker, first: np.ndarray | None = None,
-                     radius: float | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], LAPLinkingConfig, float]:
-    """``(segment, linking config, radius)`` for tracking live with ``tracker``: ``segment(image)``
-    labels one frame with the cell radius ``radius`` when given (a resumed session's), else the one
-    estimated on the first frame ``first``. Methods that segment frame by frame and link with the
-    standard LAP linker (classic) can track live; others raise CelltraceError."""
-    config = require_live(tracker)
+                     radius: float | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
+    """``(segment, radius)``: ``segment(image)`` labels one frame with ``tracker`` at the cell
+    radius ``radius`` when given (a resumed session's), else the one the method estimates on the
+    first frame ``first`` alone (offline: on frames spread over the movie)."""
+    live_linking(tracker)
     if radius is None:
         if first is None:
             raise ValueError("online_segmenter needs the first frame or the radius")
@@ -181,7 +195,7 @@ def online_segmenter(tracker: Tracker, first: np.ndarray | None = None,
     def segment(image: np.ndarray) -> np.ndarray:
         return tracker.segment(image, radius, dtype=np.uint32)
 
-    return segment, config, float(radius)
+    return segment, float(radius)
 
 
 def relabel(local: np.ndarray, labels: np.ndarray, tracks: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -258,7 +272,8 @@ class Watcher:
         self._segment: Callable[[np.ndarray], np.ndarray] | None = None
         saved = self._load_state(method) if resume else None
         self.tracker = load_tracker(self.method, **self.params)
-        require_live(self.tracker)
+        self.linking = live_linking(self.tracker)
+        self.segmentation_radius: float | None = None
         if saved is not None:
             self._restore(*saved)
 
@@ -286,8 +301,9 @@ class Watcher:
         self.files = list(saved["files"])
         self.feed.after, self.feed.taken = saved["last_number"], set(self.files)
         self.feed.frame_shape, self.feed.dtype = tuple(saved["frame_shape"]), np.dtype(saved["dtype"])
-        self._segment, config, _ = online_segmenter(self.tracker, radius=saved["linker"]["radius"])
-        self.linker = OnlineLinker.from_state(config, saved["linker"], arrays)
+        self.segmentation_radius = float(saved["segmentation_radius"])
+        self._segment, _ = online_segmenter(self.tracker, radius=self.segmentation_radius)
+        self.linker = OnlineLinker.from_state(self.linking, saved["linker"], arrays)
         table = pd.read_csv(current / "cells.csv").drop(columns="parent")
         by_frame = {int(t): rows.reset_index(drop=True) for t, rows in table.groupby("frame")}
         self.cells = [by_frame.get(t, table.iloc[:0]) for t in range(self.linker.n_frames)]
@@ -301,14 +317,15 @@ class Watcher:
             written = path.stat().st_mtime
         except OSError:  # moved away meanwhile: count from now
             written = time.time()
-        if self.linker is None:
-            self._segment, config, radius = online_segmenter(self.tracker, image)
-            self.linker = OnlineLinker(config, radius)
         frame = Movie(frames=image[None], source=path)  # NaN/inf pixels repaired as celltrace.track does
         image = frame[0]
         frame.warn_nonfinite()
+        if self._segment is None:
+            self._segment, self.segmentation_radius = online_segmenter(self.tracker, image)
         local = self._segment(image)
         objects = object_features(local)
+        if self.linker is None:
+            self.linker = OnlineLinker(self.linking, linking_radius(self.tracker, self.segmentation_radius, objects))
         tracks = self.linker.add(objects)
         n = self.linker.n_frames - 1
         mask = relabel(local, objects["label"].to_numpy(np.int64), tracks, label_dtype(self.linker.next_label - 1))
@@ -346,6 +363,7 @@ class Watcher:
     def _run_record(self, T: int) -> dict[str, Any]:
         linker = self.linker
         meta = {"config": self.tracker.resolved_config(), "cell_radius": linker.radius,
+                "segmentation_radius": self.segmentation_radius,
                 "typical_displacement": linker.motion, "weights_files": [str(p) for p in self.tracker.weights_files()]}
         record = run_record(meta, method=self.method, input=self.folder, n_frames=T,
                             frame_shape=self.feed.frame_shape or (), date=self.date, timings={},
@@ -359,7 +377,7 @@ class Watcher:
         scalars, arrays = self.linker.state()
         session = {"method": self.method, "params": self.params, "date": self.date, "files": self.files,
                    "last_number": int(number), "frame_shape": list(self.feed.frame_shape),
-                   "dtype": str(self.feed.dtype), "linker": scalars}
+                   "dtype": str(self.feed.dtype), "segmentation_radius": self.segmentation_radius, "linker": scalars}
         with open(path, "wb") as fh:
             np.savez(fh, session=np.array(json.dumps(session)), **arrays)
 
@@ -402,4 +420,4 @@ class Watcher:
                            latencies_s=list(self.latencies), out=self.out)
 
 
-__all__ = ["Watcher", "FrameFeed", "FrameUpdate", "LiveSummary", "online_segmenter", "require_live", "relabel", "SENTINEL", "STATE_FILE"]
+__all__ = ["Watcher", "FrameFeed", "FrameUpdate", "LiveSummary", "live_linking", "linking_radius", "online_segmenter", "relabel", "SENTINEL", "STATE_FILE"]
