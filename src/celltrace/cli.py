@@ -116,6 +116,31 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
     return params
 
 
+# ---------------------------------------------------------------------- watch
+def cmd_watch(args: argparse.Namespace) -> int:
+    from celltrace.live import Watcher
+
+    def show(u) -> None:
+        _say(args, f"frame {u.frame} ({u.file.name}): {u.n_cells} cells, {u.n_tracks} tracks so far; "
+                   f"{args.out} updated {u.latency_s:.2f} s after the file was written")
+
+    watcher = Watcher(args.folder, args.out, method=args.method, params=_parse_params(args.param),
+                      poll_s=args.poll, sentinel=args.sentinel, idle_timeout_s=args.idle_timeout,
+                      resume=args.resume, overwrite=args.overwrite, on_update=show, command=_command(args))
+    delay = watcher.linker.delay if watcher.linker is not None else None
+    _say(args, f"watching {args.folder} ({watcher.method}); ends when {Path(args.folder) / args.sentinel} appears"
+               + (f", after {args.idle_timeout:g} s without a new frame" if args.idle_timeout is not None else "")
+               + " or on Ctrl-C" + (f"; resuming after frame {watcher.linker.n_frames - 1}" if delay is not None else ""))
+    summary = watcher.run()
+    lat = summary.latencies_s
+    ended = {"sentinel": f"{args.sentinel} appeared", "idle": "idle timeout", "interrupted": "stopped by Ctrl-C",
+             "terminated": "terminated", "max_frames": "frame limit"}[summary.reason]
+    _say(args, f"{ended}: {summary.new_frames} new frames, {summary.n_frames} in all, {summary.n_tracks} tracks → "
+               f"{args.out} (CTC RES + cells.csv + run.json; --resume continues)"
+               + (f"; latency mean {sum(lat) / len(lat):.2f} s, max {max(lat):.2f} s" if lat else ""))
+    return 143 if summary.reason == "terminated" else 0
+
+
 # ---------------------------------------------------------------------- info
 def cmd_info(args: argparse.Namespace) -> int:
     from celltrace.io.ctc import locate_ctc, read_ctc, seg_files
@@ -409,6 +434,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_movie_options(p)
     _add_common(p)
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("watch", help="track a folder while a microscope fills it: the output is a valid CTC RES "
+                                     "folder after every frame")
+    p.add_argument("folder", help="folder the frames appear in (tNNN.tif, or any image names with a frame number)")
+    p.add_argument("--out", required=True, help="output folder (CTC RES + cells.csv + run.json), updated after each frame")
+    p.add_argument("--method", default=None, choices=available_methods(),
+                   help=f"tracking method (default: {DEFAULT_METHOD}; live tracking needs a method that segments "
+                        f"frame by frame and links with the standard LAP linker: classic, caliban)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="override a method parameter (repeatable; 'celltrace methods' lists them)")
+    p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
+                   help="seconds between looks at the folder (default 0.5)")
+    p.add_argument("--sentinel", default="STOP", metavar="NAME",
+                   help="the session ends when a file of this name appears in the folder (default: STOP)")
+    p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help="end after this many seconds without a new frame (default: wait)")
+    p.add_argument("--resume", action="store_true", help="continue the stopped session in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _add_common(p)
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("methods", help="list the tracking methods: description, weights, parameters")
     p.add_argument("method", nargs="?", choices=available_methods(), help="show only this method")

@@ -62,6 +62,23 @@ def rename_noreplace(src: PathLike, dst: PathLike) -> None:
     os.rename(src, dst)
 
 
+_RENAME_EXCHANGE = 2
+
+
+def exchange(a: PathLike, b: PathLike) -> bool:
+    """Swap the paths ``a`` and ``b`` (files, folders or links) in one step, so that a reader sees
+    the one or the other under each name, never neither; with ``renameat2(RENAME_EXCHANGE)``
+    (Linux). Returns False, changing nothing, where the system or file system cannot do it."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
 def _new_sibling(target: Path) -> Path:
     """A free, clearly named place beside ``target`` for a result that could not take its name:
     ``NAME.new-<pid>`` (files keep their extension: ``cells.new-<pid>.csv``)."""
@@ -265,4 +282,4 @@ def atomic_file(target: PathLike, overwrite: bool = True) -> Iterator[Path]:
         raise err from exc
 
 
-__all__ = ["atomic_dir", "atomic_file", "check_output", "refuse_overlap", "recover", "rename_noreplace"]
+__all__ = ["atomic_dir", "atomic_file", "check_output", "exchange", "refuse_overlap", "recover", "rename_noreplace"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -79,8 +80,13 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
     Mask files must be numbered 0..T-1 without gaps (``n_frames`` checks T), share one 2D shape
     and hold integer labels; the lineage file must parse. The scale a RES folder's ``run.json``
     records goes into ``meta`` (``pixel_size_um``, ``frame_interval_s``). The CTC rules themselves
-    are checked by :meth:`Tracking.validate`, not here, so a broken result can still be inspected.
+    are checked by :meth:`Tracking.validate`, not here, so a broken result can still be inspected. A
+    folder that is a symbolic link (a live result, :mod:`celltrace.live`) is resolved once: every
+    file, also the masks read later, comes from the version it showed then.
     """
+    source = Path(folder)
+    if source.is_symlink():  # e.g. a live result (celltrace.live): read one version of it throughout
+        folder = Path(os.path.realpath(source))
     kind, mask_dir, lineage_file = locate_ctc(folder)
     pattern = GT_MASK if kind == "gt" else RES_MASK
     files = numbered_files(mask_dir, pattern)
@@ -123,7 +129,7 @@ def read_ctc(folder: str | Path, n_frames: int | None = None) -> Tracking:
 
     masks = LazyFrames(len(paths), shape0, dtype, load)
     return Tracking(masks=masks, lineage=lineage,
-                    meta={"kind": kind, "source": str(Path(folder)), "lineage_file": str(lineage_file),
+                    meta={"kind": kind, "source": str(source), "lineage_file": str(lineage_file),
                           "mask_files": [str(p) for p in paths], **run_scale(folder)})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 OBJECT_COLUMNS = ["label", "y", "x", "area"]
 
@@ -51,6 +52,15 @@ def object_features(labels: np.ndarray, image: np.ndarray | None = None) -> pd.D
     return out
 
 
+def nearest_displacements(objs_t: pd.DataFrame, objs_t1: pd.DataFrame) -> np.ndarray:
+    """Distance from each object of ``objs_t1`` to its nearest object of ``objs_t`` (empty when
+    either table is empty): one frame pair's share of :func:`typical_displacement`."""
+    if len(objs_t) == 0 or len(objs_t1) == 0:
+        return np.zeros(0)
+    d, _ = cKDTree(objs_t[["y", "x"]].to_numpy(np.float64)).query(objs_t1[["y", "x"]].to_numpy(np.float64))
+    return np.asarray(d, dtype=np.float64)
+
+
 def typical_displacement(objects: list, percentile: float = 90.0) -> float:
     """A robust scale of frame-to-frame motion: the ``percentile`` of the distances from each object
     at t+1 to its nearest object at t, pooled over all consecutive frame pairs (0 if undefined).
@@ -58,16 +68,14 @@ def typical_displacement(objects: list, percentile: float = 90.0) -> float:
     For sparse, fast cells this is about their displacement; for dense, slow cells it is bounded by
     the spacing, so a gate derived from it never shrinks below what the density allows.
     """
-    from scipy.spatial import cKDTree
+    dists = [nearest_displacements(a, b) for a, b in zip(objects[:-1], objects[1:])]
+    return pooled_percentile(dists, percentile)
 
-    dists = []
-    for a, b in zip(objects[:-1], objects[1:]):
-        if len(a) and len(b):
-            d, _ = cKDTree(a[["y", "x"]].to_numpy(np.float64)).query(b[["y", "x"]].to_numpy(np.float64))
-            dists.append(d)
-    if not dists:
-        return 0.0
-    return float(np.percentile(np.concatenate(dists), percentile))
+
+def pooled_percentile(dists: list, percentile: float = 90.0) -> float:
+    """The ``percentile`` of the values of all arrays in ``dists`` together (0 when there are none)."""
+    pooled = np.concatenate(dists) if dists else np.zeros(0)
+    return float(np.percentile(pooled, percentile)) if pooled.size else 0.0
 
 
 def radius_from_objects(objects: list, default: float = 10.0) -> float:

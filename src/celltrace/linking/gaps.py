@@ -58,6 +58,22 @@ class GapCloser:
         starts = table[(t_all > 0) & ~np.isin(key, in_keys)].reset_index(drop=True)
         if len(ends) == 0 or len(starts) == 0:
             return np.zeros((0, 4), dtype=np.int64)
+        rows, cols, costs = self.candidates(ends, starts)
+        if rows.size == 0:
+            return np.zeros((0, 4), dtype=np.int64)
+        alt = self.alternative if self.alternative is not None else alternative_cost(costs)
+        r, c = solve_lap(len(ends), len(starts), rows, cols, costs, alt, alt)
+        te, ts = ends["t"].to_numpy(np.int64), starts["t"].to_numpy(np.int64)
+        el, sl = ends["label"].to_numpy(np.int64), starts["label"].to_numpy(np.int64)
+        return np.stack([te[r], el[r], ts[c], sl[c]], axis=1).astype(np.int64)
+
+    def candidates(self, ends: pd.DataFrame, starts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The allowed end → start pairs ``(rows, cols, costs)`` (table positions; finite costs):
+        ``2 <= t_s - t_e <= max_gap + 1`` and ``|x_e - x_s| <= max_distance``. Tables have columns
+        ``t, y, x`` (+ whatever :attr:`cost` uses)."""
+        e = np.zeros(0, dtype=np.int64)
+        if len(ends) == 0 or len(starts) == 0:
+            return e, e.copy(), np.zeros(0)
         te, ts = ends["t"].to_numpy(np.int64), starts["t"].to_numpy(np.int64)
         pairs = cKDTree(ends[["y", "x"]].to_numpy(np.float64)).sparse_distance_matrix(
             cKDTree(starts[["y", "x"]].to_numpy(np.float64)), self.max_distance, output_type="ndarray")
@@ -66,9 +82,7 @@ class GapCloser:
         ok = (dt >= 2) & (dt <= self.max_gap + 1)
         rows, cols = rows[ok], cols[ok]
         if rows.size == 0:
-            return np.zeros((0, 4), dtype=np.int64)
+            return e, e.copy(), np.zeros(0)
         costs = np.asarray(self.cost(ends, starts, rows, cols), dtype=np.float64)
-        alt = self.alternative if self.alternative is not None else alternative_cost(costs[np.isfinite(costs)])
-        r, c = solve_lap(len(ends), len(starts), rows, cols, costs, alt, alt)
-        el, sl = ends["label"].to_numpy(np.int64), starts["label"].to_numpy(np.int64)
-        return np.stack([te[r], el[r], ts[c], sl[c]], axis=1).astype(np.int64)
+        finite = np.isfinite(costs)
+        return rows[finite], cols[finite], costs[finite]
