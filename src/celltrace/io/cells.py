@@ -85,4 +85,51 @@ def tracking_from_cells(table: pd.DataFrame, parents: dict[int, int], source: st
                     meta={"source": str(source), **(meta or {})})
 
 
-__all__ = ["split_gaps", "tracking_from_cells"]
+
+
+
+def tracks_from_graph(nodes: pd.DataFrame, edges: np.ndarray) -> tuple[pd.DataFrame, dict[int, int]]:
+    """Track labels for a cell graph without them: ``(table, parents)`` for :func:`tracking_from_cells`.
+
+    ``nodes``: columns node, frame, y, x (+ any); ``edges``: (source node, target node) pairs, source
+    earlier. A node continues its predecessor's track when it has one predecessor, that predecessor
+    has one successor and lies in the frame before; otherwise it starts a new track (label 1, 2, …
+    in (frame, node) order) whose parent is its predecessor's track (a division, or a gap). A node
+    with several predecessors (a merge, which CTC tracks cannot hold) keeps the earliest-listed one.
+    """
+    nodes = nodes.sort_values(["frame", "node"], kind="stable").reset_index(drop=True)
+    frame_of = dict(zip(nodes["node"].tolist(), nodes["frame"].tolist()))
+    pred: dict[int, int] = {}
+    n_succ: dict[int, int] = {}
+    for s, t in np.asarray(edges, dtype=np.int64).reshape(-1, 2).tolist():
+        if s in frame_of and t in frame_of and t not in pred:
+            pred[t] = s
+            n_succ[s] = n_succ.get(s, 0) + 1
+    label_of: dict[int, int] = {}
+    parents: dict[int, int] = {}
+    next_label = 1
+    for node in nodes["node"].tolist():
+        p = pred.get(node)
+        if p is not None and n_succ[p] == 1 and frame_of[node] == frame_of[p] + 1:
+            label_of[node] = label_of[p]
+            continue
+        label_of[node] = next_label
+        if p is not None:
+            parents[next_label] = label_of[p]
+        next_label += 1
+    out = nodes.copy()
+    out["label"] = [label_of[n] for n in out["node"].tolist()]
+    return out, parents
+
+
+def parents_from_edges(table: pd.DataFrame, edges: np.ndarray, node_column: str = "node") -> dict[int, int]:
+    """Label → parent label from graph edges joining cells of two different labels (``table`` has
+    ``node_column`` and ``label``); edges within a track are ignored."""
+    label_of = dict(zip(table[node_column].tolist(), table["label"].tolist()))
+    parents: dict[int, int] = {}
+    for s, t in np.asarray(edges, dtype=np.int64).reshape(-1, 2).tolist():
+        a, b = label_of.get(s), label_of.get(t)
+        if a is not None and b is not None and a != b:
+            parents.setdefault(b, a)
+    return parents
+__all__ = ["split_gaps", "tracking_from_cells", "tracks_from_graph", "parents_from_edges"]
