@@ -1,31 +1,14 @@
-"""MOT / CTMC text: round trips on the real 02_GT folders, plain MOTChallenge files, bad files."""
+"""MOT / CTMC text: the file layout, plain MOTChallenge files, bad files (real-data round trips:
+test_formats_roundtrip.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DATASETS, ctc_gt
 
 from celltrace.errors import InputError
-from celltrace.io.ctc import read_ctc
-from celltrace.io.mot import mot_rows, read_mot, write_mot
+from celltrace.io.mot import read_mot, write_mot
 from celltrace.synth import synthetic_movie
-
-
-@pytest.mark.parametrize("dataset", DATASETS)
-def test_real_gt_round_trip_keeps_lineage_and_boxes(dataset, tmp_path):
-    gt = read_ctc(ctc_gt(dataset))
-    path = write_mot(gt, tmp_path / "gt.txt")
-    back = read_mot(path, frame_shape=gt.shape[1:])
-    assert back.shape == gt.shape
-    assert back.lineage.equals(gt.lineage)
-    rows = mot_rows(gt).sort_values(["frame", "id"]).reset_index(drop=True)
-    pts = back.points
-    assert np.array_equal(pts["frame"] + 1, rows["frame"]) and np.array_equal(pts["label"], rows["id"])
-    for ours, theirs in (("box_left", "x"), ("box_top", "y"), ("box_w", "w"), ("box_h", "h")):
-        assert np.array_equal(pts[ours], rows[theirs])
-    # boxes drawn as masks: every label in exactly its frames (CTC rules) on a window of frames
-    assert back.window(0, 8).problems() == []
 
 
 def test_file_layout_is_motchallenge_with_trailing_parent(tmp_path):

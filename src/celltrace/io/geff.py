@@ -27,9 +27,9 @@ from celltrace.io.cells import parents_from_edges, tracking_from_cells, tracks_f
 from celltrace.tracking import Tracking
 
 
-def tracking_graph(tracking: Tracking) -> nx.DiGraph:
-    """Directed cell graph of ``tracking`` (node ids 0..N-1 in (frame, label) order)."""
-    table = tracking.cell_table().sort_values(["frame", "label"], kind="stable").reset_index(drop=True)
+def tracking_graph(tracking: Tracking, cells: pd.DataFrame | None = None) -> nx.DiGraph:
+    """Directed cell graph of ``tracking`` (node ids 0..N-1 in (frame, label) order); ``cells``: :meth:`Tracking.cell_table` if already computed (it is the slow part)."""
+    table = (tracking.cell_table() if cells is None else cells).sort_values(["frame", "label"], kind="stable").reset_index(drop=True)
     graph = nx.DiGraph()
     node_of: dict[tuple[int, int], int] = {}
     for i, r in enumerate(table.itertuples(index=False)):
@@ -45,12 +45,13 @@ def tracking_graph(tracking: Tracking) -> nx.DiGraph:
     return graph
 
 
-def write_geff(tracking: Tracking, path: str | Path, overwrite: bool = False) -> Path:
-    """Write ``tracking`` as a GEFF zarr store at ``path`` (atomically: :func:`~celltrace.io.atomic.atomic_dir`)."""
+def write_geff(tracking: Tracking, path: str | Path, overwrite: bool = False, cells: pd.DataFrame | None = None) -> Path:
+    """Write ``tracking`` as a GEFF zarr store at ``path`` (atomically: :func:`~celltrace.io.atomic.atomic_dir`).
+    ``cells``: :meth:`Tracking.cell_table` if already computed (it is the slow part)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
-    graph = tracking_graph(tracking)
+    graph = tracking_graph(tracking, cells)
     pixel = tracking.meta.get("pixel_size_um")
     interval = tracking.meta.get("frame_interval_s")
     units = ["second" if interval else None, *(["micrometer"] * 2 if pixel else [None, None])]

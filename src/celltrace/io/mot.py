@@ -34,10 +34,12 @@ PARENT_COLUMN = 10
 """0-based index of celltrace's parent column (after MOTChallenge's ten)."""
 
 
-def mot_rows(tracking: Tracking, scores: dict[tuple[int, int], float] | None = None) -> pd.DataFrame:
+def mot_rows(tracking: Tracking, scores: dict[tuple[int, int], float] | None = None,
+             cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """The MOT table of ``tracking`` (columns frame, id, x, y, w, h, score, wx, wy, wz, parent),
-    boxes from the masks, frames 1-based; ``scores[(frame, label)]`` with the 0-based frame."""
-    cells = tracking.cell_table()
+    boxes from the masks, frames 1-based; ``scores[(frame, label)]`` with the 0-based frame.
+    ``cells``: :meth:`Tracking.cell_table` if already computed (it is the slow part)."""
+    cells = tracking.cell_table() if cells is None else cells
     parents = cells["parent"].to_numpy(np.int64)
     if scores:
         score = [float(scores.get((int(t), int(lab)), 1.0)) for t, lab in zip(cells["frame"], cells["label"])]
@@ -53,17 +55,17 @@ def mot_rows(tracking: Tracking, scores: dict[tuple[int, int], float] | None = N
 
 
 def write_mot(tracking: Tracking, path: str | Path, scores: dict[tuple[int, int], float] | None = None,
-              overwrite: bool = True) -> Path:
+              overwrite: bool = True, cells: pd.DataFrame | None = None) -> Path:
     """Write ``tracking`` as MOT text at ``path`` (atomically), frames **1-based**, sorted by frame
     then id, with celltrace's parent column (module docstring).
 
     ``scores[(frame, label)]`` (``frame`` 0-based, as in ``tracking``) fills the score column;
-    default 1, or the scores read from a MOT file (``tracking.meta["mot_scores"]``).
+    default 1, or the scores read from a MOT file (``tracking.meta["mot_scores"]``). ``cells``: :meth:`Tracking.cell_table` if already computed (it is the slow part).
     """
     path = Path(path)
     if scores is None:
         scores = tracking.meta.get("mot_scores")
-    table = mot_rows(tracking, scores).sort_values(["frame", "id"], kind="stable")
+    table = mot_rows(tracking, scores, cells).sort_values(["frame", "id"], kind="stable")
     lines = [f"{r.frame},{r.id},{r.x},{r.y},{r.w},{r.h},{r.score:g},-1,-1,-1,{r.parent}\n"
              for r in table.itertuples(index=False)]
     with atomic_file(path, overwrite=overwrite) as tmp:

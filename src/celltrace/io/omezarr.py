@@ -65,7 +65,8 @@ def write_omezarr(tracking: Tracking, path: str | Path, movie: Any = None, overw
     with atomic_dir(path, overwrite=overwrite) as tmp:
         root = zarr.open_group(str(tmp), mode="w")
         write_image(raw, root, scaler=None, name="raw", **options)
-        write_labels(labels, root, name=LABEL_NAME, scaler=None, **options)
+        write_labels(labels, root, name=LABEL_NAME, scaler=None, label_metadata={"source": {"image": "../../"}},
+                     **options)
         root[f"labels/{LABEL_NAME}"].attrs["celltrace"] = {
             "lineage": tracking.lineage[["label", "begin", "end", "parent"]].to_numpy().tolist()}
     return path
@@ -97,7 +98,8 @@ def read_omezarr(path: str | Path, label_name: str | None = None) -> Tracking:
         dataset = multiscale["datasets"][0]
         array = group[dataset["path"]]
     except Exception as exc:
-        raise InputError(path, f"label image {name!r} is incomplete ({type(exc).__name__}: {exc})") from None
+        raise InputError(path, f"label image {name!r} is incomplete ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     axes = [a["name"] if isinstance(a, dict) else a for a in multiscale.get("axes", [])]
     if array.ndim != 3 or axes not in ([], ["t", "y", "x"]):
         raise InputError(path, f"label image {name!r} has axes {axes} and shape {array.shape}; celltrace reads t, y, x")
@@ -109,7 +111,7 @@ def read_omezarr(path: str | Path, label_name: str | None = None) -> Tracking:
         try:
             return array[t]
         except Exception as exc:
-            raise InputError(path, f"label image {name!r}, frame {t}: cannot read ({exc})") from None
+            raise InputError(path, f"label image {name!r}, frame {t}: cannot read ({str(exc).splitlines()[0]})") from None
 
     masks = LazyFrames(T, (H, W), array.dtype, load)
     rows = dict(group.attrs).get("celltrace", {}).get("lineage")

@@ -89,14 +89,14 @@ def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
     return np.unique(roots, return_inverse=True)[1]
 
 
-def trackmate_tree(tracking: Tracking, image_name: str = "") -> ET.ElementTree:
-    """The TrackMate XML document of ``tracking`` (layout in the module docstring)."""
+def trackmate_tree(tracking: Tracking, image_name: str = "", cells: pd.DataFrame | None = None) -> ET.ElementTree:
+    """The TrackMate XML document of ``tracking`` (layout in the module docstring); ``cells``: :meth:`Tracking.cell_table` if already computed (it is the slow part)."""
     pixel = tracking.meta.get("pixel_size_um")
     interval = tracking.meta.get("frame_interval_s")
     py, px = (float(pixel[0]), float(pixel[1])) if pixel else (1.0, 1.0)
     dt = float(interval) if interval else 1.0
     T, H, W = tracking.shape
-    cells = tracking.cell_table().sort_values(["frame", "label"], kind="stable").reset_index(drop=True)
+    cells = (tracking.cell_table() if cells is None else cells).sort_values(["frame", "label"], kind="stable").reset_index(drop=True)
     spot_of = {(int(t), int(lab)): i for i, (t, lab) in enumerate(zip(cells["frame"], cells["label"]))}
     edges: list[tuple[int, int]] = []
     end_of = dict(zip(tracking.lineage["label"].tolist(), tracking.lineage["end"].tolist()))
@@ -152,11 +152,12 @@ def trackmate_tree(tracking: Tracking, image_name: str = "") -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def write_trackmate(tracking: Tracking, path: str | Path, overwrite: bool = False, image_name: str = "") -> Path:
+def write_trackmate(tracking: Tracking, path: str | Path, overwrite: bool = False, image_name: str = "",
+                    cells: pd.DataFrame | None = None) -> Path:
     """Write ``tracking`` as a TrackMate XML file at ``path`` (atomically); ``image_name`` is the
-    movie file TrackMate opens beside the tracks (optional)."""
+    movie file TrackMate opens beside the tracks (optional); ``cells``: :meth:`Tracking.cell_table` if already computed (it is the slow part)."""
     path = Path(path)
-    tree = trackmate_tree(tracking, image_name)
+    tree = trackmate_tree(tracking, image_name, cells)
     with atomic_file(path, overwrite=overwrite) as tmp:
         tree.write(tmp, encoding="UTF-8", xml_declaration=True)
     return path

@@ -113,7 +113,7 @@ def _load_npy(path: Path, tar: tarfile.TarFile, name: str) -> np.ndarray:
     try:
         return np.load(io.BytesIO(member.read()), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise InputError(path, f"{name} inside is not a readable .npy array ({exc})") from None
+        raise InputError(path, f"{name} inside is not a readable .npy array ({str(exc).splitlines()[0]})") from None
 
 
 def read_trk(path: str | Path) -> Tracking:
@@ -135,7 +135,8 @@ def read_trk(path: str | Path) -> Tracking:
             tracked = _load_npy(path, tar, "tracked.npy")
             raw = _load_npy(path, tar, "raw.npy") if "raw.npy" in names else None
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise InputError(path, f"not a readable .trk (tar) file ({exc})") from None
+        first = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
+        raise InputError(path, f"not a readable .trk (tar) file ({first})") from None
     if isinstance(lineage, list):
         if len(lineage) != 1:
             raise InputError(path, f"lineages.json holds {len(lineage)} movies; celltrace reads one (.trk, not .trks)")
