@@ -305,3 +305,12 @@ def test_real_gt_window_converts_to_every_format_and_back(tmp_path):
         back = read_result(path, shape=gt.shape)
         assert back.lineage.equals(gt.lineage), to
         assert back.shape == gt.shape or to == "napari", to
+
+
+def test_positions_that_are_not_numbers_are_refused(tmp_path):
+    (tmp_path / "inf.txt").write_text("1,1,inf,0,4,4\n")
+    _one_line(tmp_path / "inf.txt", "track 1 in frame 0: position or size is not a finite number")
+    (tmp_path / "nan.csv").write_text("frame,label,centroid_y,centroid_x\n0,1,nan,3\n")
+    _one_line(tmp_path / "nan.csv", "not a finite number")
+    (tmp_path / "big.txt").write_text("1,99999999999,0,0,4,4\n")
+    _one_line(tmp_path / "big.txt", "exceeds 4294967295")

@@ -18,7 +18,10 @@ import pandas as pd
 
 from celltrace.errors import InputError
 from celltrace.io.markers import frame_shape_of, marker_masks
-from celltrace.tracking import Tracking, make_lineage
+from celltrace.tracking import MAX_LABEL, Tracking, make_lineage
+
+NUMERIC = ("y", "x", "radius", "box_top", "box_left", "box_h", "box_w")
+"""Marker columns that must hold finite numbers."""
 
 
 def split_gaps(table: pd.DataFrame, parents: dict[int, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -67,6 +70,13 @@ def tracking_from_cells(table: pd.DataFrame, parents: dict[int, int], source: st
     """
     if len(table) and (table["frame"] < 0).any():
         raise InputError(source, f"negative frame {int(table['frame'].min())}")
+    if len(table) and (table["label"] > MAX_LABEL).any():
+        raise InputError(source, f"track {int(table['label'].max())} exceeds {MAX_LABEL}, the largest label celltrace accepts")
+    numbers = table[[c for c in table.columns if c in NUMERIC]].to_numpy(np.float64)
+    if not np.isfinite(numbers).all():
+        row = table.iloc[int(np.flatnonzero(~np.isfinite(numbers).all(axis=1))[0])]
+        raise InputError(source, f"track {int(row['label'])} in frame {int(row['frame'])}: position or size is "
+                                 f"not a finite number")
     dup = table.duplicated(["frame", "label"])
     if dup.any():
         r = table[dup].iloc[0]

@@ -85,11 +85,12 @@ def marker_masks(table: pd.DataFrame, shape: tuple[int, int, int]) -> LazyFrames
     dtype = label_dtype(max_label)
     frames = table["frame"].to_numpy(np.int64)
     order = np.argsort(frames, kind="stable")
-    bounds = np.searchsorted(frames[order], np.arange(T + 1))
+    sorted_frames = frames[order]
     sorted_table = table.iloc[order].reset_index(drop=True)
 
     def load(t: int) -> np.ndarray:
-        return draw_markers(sorted_table.iloc[bounds[t]:bounds[t + 1]], (H, W), dtype)
+        a, b = np.searchsorted(sorted_frames, [t, t + 1])
+        return draw_markers(sorted_table.iloc[a:b], (H, W), dtype)
 
     return LazyFrames(T, (H, W), dtype, load)
 
