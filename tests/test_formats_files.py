@@ -281,6 +281,9 @@ def test_broken_files_give_one_line_naming_the_file(tmp_path):
     # .trk without lineage, and a .trk that is no tar
     _write_tar(tmp_path / "nolin.trk", {"raw.npy": _npy(np.zeros((1, 4, 4, 1))), "tracked.npy": _npy(np.zeros((1, 4, 4, 1), np.int32))})
     _one_line(tmp_path / "nolin.trk", "no lineage.json inside")
+    lineage = json.dumps({"1": {"label": 1, "frames": [0], "parent": None, "daughters": []}}).encode()
+    _write_tar(tmp_path / "float.trk", {"lineage.json": lineage, "tracked.npy": _npy(np.ones((1, 4, 4, 1)))})
+    _one_line(tmp_path / "float.trk", "tracked.npy inside is not a readable .npy array (dtype float64; labels must be integers)")
     (tmp_path / "junk.trk").write_bytes(b"not a tar")
     _one_line(tmp_path / "junk.trk", "not a readable .trk")
     # GEFF store with a missing node array, CSV without the needed columns, a napari npz without data

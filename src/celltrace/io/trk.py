@@ -13,7 +13,8 @@ which deepcell ignores, so ``parent`` stays valid for deepcell-tracking's ``is_v
 A label whose ``frames`` have holes is split at them (:mod:`celltrace.io.cells`).
 
 The arrays are streamed into the tar a frame at a time; reading loads ``tracked.npy`` whole (a
-gzip member cannot be read a frame at a time), stored in the smallest label dtype.
+gzip member cannot be read a frame at a time out of order), a frame at a time into the smallest
+label dtype.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from celltrace.errors import InputError
 from celltrace.frames import LazyFrames
 from celltrace.io.atomic import atomic_file
 from celltrace.io.cells import split_gaps
-from celltrace.tracking import Tracking, label_dtype
+from celltrace.tracking import MAX_LABEL, Tracking, label_dtype
 
 
 class _NpyStream(io.RawIOBase):
@@ -44,18 +45,25 @@ class _NpyStream(io.RawIOBase):
         self.header = header.getvalue()
         self.size = len(self.header) + int(np.prod(shape)) * dtype.itemsize
         self._frames, self._dtype, self._t = frames, dtype, 0
-        self._buffer = self.header
+        self._chunk, self._pos = self.header, 0       # the bytes being handed out, and how far
 
     def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
-        while (n < 0 or len(self._buffer) < n) and self._t < len(self._frames):
-            self._buffer += np.ascontiguousarray(np.asarray(self._frames[self._t]), dtype=self._dtype).tobytes()
-            self._t += 1
-        n = len(self._buffer) if n < 0 else n
-        out, self._buffer = self._buffer[:n], self._buffer[n:]
-        return out
+        parts, wanted = [], n
+        while wanted != 0:
+            if self._pos == len(self._chunk):
+                if self._t == len(self._frames):
+                    break
+                frame = np.asarray(self._frames[self._t])
+                self._chunk, self._pos = np.ascontiguousarray(frame, dtype=self._dtype).tobytes(), 0
+                self._t += 1
+            end = len(self._chunk) if wanted < 0 else min(len(self._chunk), self._pos + wanted)
+            parts.append(self._chunk[self._pos:end])
+            wanted = wanted if wanted < 0 else wanted - (end - self._pos)
+            self._pos = end
+        return b"".join(parts)
 
 
 def trk_lineage(tracking: Tracking) -> dict[str, dict[str, Any]]:
@@ -105,15 +113,46 @@ def write_trk(tracking: Tracking, path: str | Path, movie: Any = None, overwrite
     return path
 
 
-def _load_npy(path: Path, tar: tarfile.TarFile, name: str) -> np.ndarray:
+def _load_npy(path: Path, tar: tarfile.TarFile, name: str, dtype: Any = None) -> np.ndarray:
+    """Array ``name`` of the tar, read frame by frame (cast to ``dtype`` if given), so the memory
+    peak is the array itself, not the member's bytes as well."""
     try:
         member = tar.extractfile(name)
     except KeyError:
         raise InputError(path, f"not a DeepCell .trk file: no {name} inside") from None
     try:
-        return np.load(io.BytesIO(member.read()), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, stored = read_header(member)
+        if fortran or stored.hasobject or len(shape) < 1:
+            raise ValueError(f"{'Fortran-ordered' if fortran else 'object'} arrays are not read")
+        if dtype is not None and not np.issubdtype(stored, np.integer):
+            raise ValueError(f"dtype {stored}; labels must be integers")
+        out = np.empty(shape, dtype=dtype or stored)
+        size = int(np.prod(shape[1:])) * stored.itemsize
+        for t in range(shape[0]):
+            chunk = member.read(size)
+            if len(chunk) != size:
+                raise ValueError(f"ends in frame {t} of {shape[0]}")
+            frame = np.frombuffer(chunk, dtype=stored).reshape(shape[1:])
+            if dtype is not None and frame.size:
+                if frame.min() < 0:
+                    raise ValueError(f"negative label {int(frame.min())} in frame {t}")
+                if frame.max() > np.iinfo(out.dtype).max:      # labels beyond the lineage's: widen
+                    out = out.astype(np.uint32 if frame.max() <= MAX_LABEL else np.uint64)
+            out[t] = frame
+        return out
+    except (ValueError, OSError, EOFError, tarfile.TarError) as exc:
         raise InputError(path, f"{name} inside is not a readable .npy array ({str(exc).splitlines()[0]})") from None
+
+
+def _max_label(lineage: Any) -> int:
+    """The largest label of a lineage.json (one movie or a list of one), 1 if none can be read."""
+    entries = lineage[0] if isinstance(lineage, list) and len(lineage) == 1 else lineage
+    try:
+        return max((int(k) for k in entries), default=1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def read_trk(path: str | Path) -> Tracking:
@@ -132,8 +171,8 @@ def read_trk(path: str | Path) -> Tracking:
                 lineage = json.loads(tar.extractfile(lineage_name).read().decode())
             except (ValueError, UnicodeDecodeError) as exc:
                 raise InputError(path, f"{lineage_name} inside is not JSON ({exc})") from None
-            tracked = _load_npy(path, tar, "tracked.npy")
             raw = _load_npy(path, tar, "raw.npy") if "raw.npy" in names else None
+            tracked = _load_npy(path, tar, "tracked.npy", dtype=label_dtype(_max_label(lineage)))
     except (tarfile.TarError, EOFError, OSError) as exc:
         first = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
         raise InputError(path, f"not a readable .trk (tar) file ({first})") from None
@@ -159,7 +198,8 @@ def read_trk(path: str | Path) -> Tracking:
         rows.extend((f, lab) for f in frames)
     table = pd.DataFrame(rows, columns=["frame", "label"]).drop_duplicates()
     split, lin = split_gaps(table, parents)
-    masks = tracked.astype(label_dtype(int(lin["label"].max()) if len(lin) else 1))
+    masks = tracked.astype(np.promote_types(tracked.dtype, label_dtype(int(lin["label"].max()) if len(lin) else 1)),
+                           copy=False)
     old = table.sort_values(["label", "frame"], kind="stable")["label"].to_numpy()   # split_gaps' order
     moved = split["label"].to_numpy() != old
     for t, before, after in zip(split["frame"].to_numpy()[moved], old[moved], split["label"].to_numpy()[moved]):
