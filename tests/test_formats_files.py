@@ -317,3 +317,27 @@ def test_positions_that_are_not_numbers_are_refused(tmp_path):
     _one_line(tmp_path / "nan.csv", "not a finite number")
     (tmp_path / "big.txt").write_text("1,99999999999,0,0,4,4\n")
     _one_line(tmp_path / "big.txt", "exceeds 4294967295")
+
+
+def _ring() -> Tracking:
+    """Label 2 sits in the hole of ring-shaped label 1 (1's centroid lies in 2); 3 lives one frame."""
+    masks = np.zeros((3, 20, 20), np.uint16)
+    masks[:, 2:12, 2:12] = 1
+    masks[:, 5:9, 5:9] = 2
+    masks[2, 15:17, 15:17] = 3
+    return Tracking(masks=masks, lineage=[(1, 0, 2, 0), (2, 0, 2, 0), (3, 2, 2, 0)])
+
+
+@pytest.mark.parametrize("case", ["empty", "ring", "leading-empty"])
+def test_edge_cases_through_every_format(case, tmp_path):
+    tr = {"empty": lambda: Tracking(masks=np.zeros((3, 8, 8), np.uint16), lineage=[]),
+          "ring": _ring,
+          "leading-empty": lambda: Tracking(masks=np.pad(np.asarray(_ring().masks), ((2, 0), (0, 0), (0, 0))),
+                                            lineage=[(1, 2, 4, 0), (2, 2, 4, 0), (3, 4, 4, 0)])}[case]().validate()
+    for to, fmt in FORMATS.items():
+        path = write_result(tr, tmp_path / f"r-{to}{fmt.extensions[0] if fmt.extensions else ''}", to)
+        back = read_result(path, shape=tr.shape)
+        assert back.shape == tr.shape and back.lineage.equals(tr.lineage), to
+        assert back.problems() == [], to                   # every marker drawn, none hidden by another
+        if fmt.masks:
+            assert np.array_equal(np.asarray(back.masks), np.asarray(tr.masks)), to

@@ -34,7 +34,7 @@ def split_gaps(table: pd.DataFrame, parents: dict[int, int]) -> tuple[pd.DataFra
     new_labels = labels.copy()
     rows: list[tuple[int, int, int, int]] = []
     last_segment: dict[int, int] = {}
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]]) if labels.size else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], labels.size]
     for s, e in zip(starts, ends):
         lab = int(labels[s])
