@@ -176,6 +176,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     else:
         movie = open_movie(args.movie) if args.movie else None
         tracking = read_result(src, shape=movie.shape if movie is not None else None).validate()
+        for key in ("pixel_size_um", "frame_interval_s"):   # the movie's units where the input has none
+            if getattr(movie, key, None) and key not in tracking.meta:
+                tracking.meta[key] = getattr(movie, key)
         write_result(tracking, dst, to, movie=movie, overwrite=args.overwrite)
     _say(args, f"{src} → {dst} ({to})")
     return 0
@@ -407,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "trackmate (.xml), trk (.trk), mot (.txt), ome-zarr (.ome.zarr); "
                         "movies: tiff (.tif), ctc-seq (folder)")
     p.add_argument("--movie", help="raw movie: mean intensities in csv, raw images in trk and ome-zarr, "
-                                   "the frame size for inputs without one (csv, mot, napari)")
+                                   "the frame size for inputs without one (csv, mot, napari), its pixel size "
+                                   "and frame interval where the input has none")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_common(p)
     p.set_defaults(func=cmd_convert)
