@@ -13,7 +13,12 @@ Layout written (what TrackMate's ``TmXmlReader`` reads)::
       </Model>
       <Settings><ImageData filename folder width height nslices nframes pixelwidth pixelheight
           voxeldepth timeinterval/><BasicSettings …/></Settings>
+      <GUIState state="ConfigureViews"/>
     </TrackMate>
+
+Fiji's loader tolerates what is left out (detector, tracker and analyzer settings, display
+settings: it logs them as missing and loads the model), and shows the tracks on an empty image
+of the ImageData size when the movie file is not found.
 
 One spot per cell per frame (unique IDs 0..N-1), one edge per link: along a track, mother → each
 daughter (a division is one source with two outgoing edges) and across gaps. A TrackMate track is
@@ -148,6 +153,7 @@ def trackmate_tree(tracking: Tracking, image_name: str = "", cells: pd.DataFrame
                   pixelheight=repr(py), voxeldepth="1.0", timeinterval=repr(dt))
     ET.SubElement(settings, "BasicSettings", xstart="0", xend=str(W - 1), ystart="0", yend=str(H - 1),
                   zstart="0", zend="0", tstart="0", tend=str(T - 1))
+    ET.SubElement(root, "GUIState", state="ConfigureViews")   # TrackMate opens on its views panel
     ET.indent(root, space="  ")
     return ET.ElementTree(root)
 
