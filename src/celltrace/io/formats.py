@@ -16,7 +16,8 @@ ome-zarr   ``.ome.zarr`` NGFF labels           yes  :mod:`celltrace.io.omezarr`
 =========  ================================  =====  ============================================
 
 Formats without masks read back with markers drawn as masks (:mod:`celltrace.io.markers`).
-Readers import their format's module only when used (zarr/geff/ome-zarr load slowly).
+Readers and writers are named ``module:function`` and imported when used, so detecting a format
+does not load zarr, geff or ome-zarr (slow to import).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from celltrace.errors import InputError
-from celltrace.io.ctc import locate_ctc
+from celltrace.io.ctc import locate_ctc, write_ctc
+from celltrace.io.mot import read_mot
 from celltrace.tracking import Tracking
 
 
@@ -92,14 +94,10 @@ FORMATS: dict[str, ResultFormat] = {f.name: f for f in [
 
 
 def _write_ctc_res(tracking: Tracking, path: Path, overwrite: bool = False) -> Path:
-    from celltrace.io.ctc import write_ctc
-
     return write_ctc(tracking, path, kind="res", overwrite=overwrite)
 
 
 def _write_ctc_gt(tracking: Tracking, path: Path, overwrite: bool = False) -> Path:
-    from celltrace.io.ctc import write_ctc
-
     return write_ctc(tracking, path, kind="gt", overwrite=overwrite)
 
 
@@ -108,8 +106,6 @@ def _write_csv(tracking: Tracking, path: Path, overwrite: bool = False, movie: A
 
 
 def _read_mot(path: Path, shape: tuple[int, int, int] | None = None) -> Tracking:
-    from celltrace.io.mot import read_mot
-
     return read_mot(path, frame_shape=shape[1:] if shape else None, n_frames=shape[0] if shape else None)
 
 
