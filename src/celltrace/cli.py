@@ -143,24 +143,32 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- info
 def cmd_info(args: argparse.Namespace) -> int:
-    from celltrace.io.ctc import locate_ctc, read_ctc, seg_files
+    from celltrace.io.ctc import seg_files
+    from celltrace.io.formats import FORMATS, detect_format, read_result
     from celltrace.io.runinfo import describe_run, read_run
 
     path = Path(args.input)
     try:
-        kind, _, _ = locate_ctc(path)
+        kind = detect_format(path)
     except InputError:
         kind = None
     if kind:
-        tr = read_ctc(path)
+        tr = read_result(path)
         problems = tr.problems(max_problems=5)
-        lines = [f"{path}: CTC {kind.upper()} folder",
+        title = f"CTC {kind[4:].upper()} folder" if kind.startswith("ctc-") else FORMATS[kind].description
+        lines = [f"{path}: {title}",
                  f"  frames     {tr.n_frames}", f"  size       {tr.shape[1]} × {tr.shape[2]} (H × W)",
                  f"  tracks     {tr.n_tracks}", f"  divisions  {len(tr.divisions())}"]
-        if kind == "gt":
+        if not FORMATS[kind].masks:
+            lines.append("  masks      markers drawn at the stored positions (the format holds no masks)")
+        if tr.meta.get("pixel_size_um"):
+            lines.append(f"  pixel      {' × '.join(f'{v:g}' for v in tr.meta['pixel_size_um'])} µm (y × x)")
+        if tr.meta.get("frame_interval_s"):
+            lines.append(f"  interval   {tr.meta['frame_interval_s']:g} s")
+        if kind == "ctc-gt":
             lines.append(f"  SEG frames {len(seg_files(path))}")
         lines.append("  CTC rules  " + ("valid" if not problems else f"BROKEN: {problems[0]}"))
-        record = read_run(path)
+        record = read_run(path) if path.is_dir() else None
         if record is not None:
             lines += describe_run(record)
     else:
@@ -194,24 +202,34 @@ def _movie_info(path: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------- convert
-CONVERT_TARGETS = ("ctc-res", "ctc-gt", "csv", "geff", "napari", "tiff", "ctc-seq")
-# target -> extensions of its output (the first is added when the name has none); folder targets have none
-CONVERT_EXTENSIONS = {"csv": (".csv",), "geff": (".geff", ".zarr"), "napari": (".npz",), "tiff": (".tif", ".tiff")}
-FILE_TARGETS = ("csv", "napari", "tiff")
+RESULT_TARGETS = ("ctc-res", "ctc-gt", "csv", "geff", "napari", "trackmate", "trk", "mot", "ome-zarr")
+"""The result formats of :data:`celltrace.io.formats.FORMATS` (listed here so --help needs no import)."""
+MOVIE_EXTENSIONS = {"tiff": (".tif", ".tiff"), "ctc-seq": ()}
+CONVERT_TARGETS = RESULT_TARGETS + tuple(MOVIE_EXTENSIONS)
+
+
+def convert_extensions() -> dict[str, tuple[str, ...]]:
+    """--to target → extensions of its output (the first is added when the name has none); none
+    for targets that write a plain folder."""
+    from celltrace.io.formats import FORMATS
+
+    return {**{name: f.extensions for name, f in FORMATS.items()}, **MOVIE_EXTENSIONS}
 
 
 def convert_output(path: str | Path, to: str) -> Path:
     """The output path of ``convert --to TO``: the format's extension added when the name has none
     of a known format; an extension of another format is refused (one line)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    known = {e: t for t, exts in CONVERT_EXTENSIONS.items() for e in exts}
-    wanted = CONVERT_EXTENSIONS.get(to, ())
-    if suffix in wanted:
+    name = path.name.lower()
+    extensions = convert_extensions()
+    wanted = extensions.get(to, ())
+    if name.endswith(wanted) and wanted:
         return path
-    if suffix in known:
+    known = sorted(((e, t) for t, exts in extensions.items() for e in exts), key=lambda et: -len(et[0]))
+    other = next(((e, t) for e, t in known if name.endswith(e)), None)
+    if other:
         expected = f"a name ending in {' or '.join(wanted)}" if wanted else "a folder name without it"
-        raise InputError(path, f"the extension {path.suffix} is that of --to {known[suffix]}, not --to {to} "
+        raise InputError(path, f"the extension {path.name[-len(other[0]):]} is that of --to {other[1]}, not --to {to} "
                                f"(use {expected})")
     return path.with_name(path.name + wanted[0]) if wanted else path
 
@@ -225,20 +243,20 @@ def _scale_only(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from celltrace.io.atomic import atomic_file, check_output
-    from celltrace.io.ctc import locate_ctc, read_ctc, write_ctc, write_ctc_sequence
+    from celltrace.io.ctc import write_ctc_sequence
+    from celltrace.io.formats import FORMATS, read_result, write_result
     from celltrace.io.tiff import write_movie_tiff
     from celltrace.movie import open_movie
 
     src, to = Path(args.input), args.to
     dst = convert_output(args.output, to)
-    if to in FILE_TARGETS and dst.is_dir():
+    writes_file = to == "tiff" or (to in FORMATS and not FORMATS[to].folder)
+    if writes_file and dst.is_dir():
         raise InputError(dst, f"is a folder; --to {to} writes a file")
-    what = "movie" if to in ("tiff", "ctc-seq") else "tracking"
+    what = "movie" if to in MOVIE_EXTENSIONS else "tracking"
     check_output(dst, overwrite=args.overwrite, inputs=[(what, src), ("movie", args.movie)])
-    if to in ("tiff", "ctc-seq"):
+    if to in MOVIE_EXTENSIONS:
         movie = open_movie(src, finite=False, **_movie_options(args))  # converting changes no pixel
         if to == "tiff":
             with atomic_file(dst, overwrite=args.overwrite) as tmp:
@@ -247,21 +265,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
         else:
             write_ctc_sequence(movie.frames, dst, overwrite=args.overwrite)
     else:
-        locate_ctc(src)
-        tr = read_ctc(src).validate()
-        tr.meta.update(_scale_only(args))  # --pixel-size/--interval over run.json's
-        if to in ("ctc-res", "ctc-gt"):
-            write_ctc(tr, dst, kind=to.split("-")[1], overwrite=args.overwrite)
-        elif to == "csv":
-            movie = open_movie(args.movie, **_movie_options(args)) if args.movie else None
-            tr.to_csv(dst, movie, overwrite=args.overwrite)
-        elif to == "geff":
-            tr.to_geff(dst, overwrite=args.overwrite)
-        elif to == "napari":
-            data, graph = tr.to_napari_tracks()
-            with atomic_file(dst, overwrite=args.overwrite) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, data=data, graph=np.array([(c, p[0]) for c, p in graph.items()], dtype=np.int64).reshape(-1, 2))
+        movie = open_movie(args.movie, **_movie_options(args)) if args.movie else None
+        tracking = read_result(src, shape=movie.shape if movie is not None else None).validate()
+        for key in ("pixel_size_um", "frame_interval_s"):   # the movie's units where the input has none
+            if getattr(movie, key, None) and key not in tracking.meta:
+                tracking.meta[key] = getattr(movie, key)
+        tracking.meta.update(_scale_only(args))  # --pixel-size/--interval over the input's own
+        write_result(tracking, dst, to, movie=movie, overwrite=args.overwrite)
     _say(args, f"{src} → {dst} ({to})")
     return 0
 
@@ -505,17 +515,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("info", help="what a movie, CTC GT or RES folder holds (and how a result was made)")
-    p.add_argument("input", help="a movie, or a CTC GT/RES folder (a RES folder's run.json is shown)")
+    p = sub.add_parser("info", help="what a movie or a result (any convert format) holds (and how it was made)")
+    p.add_argument("input", help="a movie, or a result: CTC GT/RES folder (its run.json is shown), csv, geff, "
+                                 "napari, trackmate, trk, mot or ome-zarr")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("convert", help="convert between formats")
-    p.add_argument("input", help="a CTC GT/RES folder (tracks) or a movie (frames)")
+    p.add_argument("input", help="a result in any --to format (tracks; its format is detected) or a movie (frames)")
     p.add_argument("output", help="output file or folder (the format's extension is added when missing)")
     p.add_argument("--to", required=True, choices=CONVERT_TARGETS,
-                   help="tracks: ctc-res, ctc-gt (folders), csv (.csv), geff (.geff/.zarr), napari (.npz); "
+                   help="tracks: ctc-res, ctc-gt (folders), csv (.csv), geff (.geff/.zarr), napari (.npz), "
+                        "trackmate (.xml), trk (.trk), mot (.txt), ome-zarr (.ome.zarr); "
                         "movies: tiff (.tif), ctc-seq (folder)")
-    p.add_argument("--movie", help="raw movie, for mean intensities (and the scale) in csv")
+    p.add_argument("--movie", help="raw movie: mean intensities in csv, raw images in trk and ome-zarr, "
+                                   "the frame size for inputs without one (csv, mot, napari), its pixel size "
+                                   "and frame interval where the input has none")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_movie_options(p, "the movie (the input, or --movie)")
     _add_common(p)

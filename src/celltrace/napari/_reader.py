@@ -1,4 +1,5 @@
-"""npe2 reader: a CTC RES or GT folder → labels layer + tracks layer."""
+"""npe2 reader: a result in any format celltrace reads (CTC RES/GT folder, CSV, GEFF, napari npz,
+TrackMate XML, DeepCell .trk, MOT text, OME-Zarr labels) → labels layer + tracks layer."""
 
 from __future__ import annotations
 
@@ -9,28 +10,26 @@ from celltrace.errors import InputError
 
 
 def get_reader(path: str | list[str]) -> Callable[[Any], list] | None:
-    """Return :func:`read_ctc_folder` if ``path`` is a CTC RES/GT folder, else None (napari then
-    asks other readers)."""
+    """Return :func:`read_result_layers` if ``path`` is a result celltrace knows
+    (:func:`celltrace.io.formats.detect_format`), else None (napari then asks other readers)."""
     if isinstance(path, list):
         if len(path) != 1:
             return None
         path = path[0]
-    p = Path(path)
-    if not p.is_dir():
-        return None
-    from celltrace.io.ctc import locate_ctc
+    from celltrace.io.formats import detect_format
 
     try:
-        locate_ctc(p)
+        detect_format(Path(path))
     except InputError:
         return None
-    return read_ctc_folder
+    return read_result_layers
 
 
-def read_ctc_folder(path: str | list[str]) -> list[tuple[Any, dict, str]]:
-    """Layer data of one CTC folder: ``[(masks, {...}, "labels"), (tracks, {...}, "tracks")]``."""
+def read_result_layers(path: str | list[str]) -> list[tuple[Any, dict, str]]:
+    """Layer data of one result: ``[(masks, {...}, "labels"), (tracks, {...}, "tracks")]``."""
+    from celltrace.io.formats import read_result
     from celltrace.napari._layers import tracking_layers
-    from celltrace.tracking import Tracking
 
     p = Path(path[0] if isinstance(path, list) else path)
-    return tracking_layers(Tracking.from_ctc(p), name=p.name)
+    return tracking_layers(read_result(p), name=p.name)
+
