@@ -185,7 +185,7 @@ def test_trk_from_deepcell_with_holes_in_frames_is_split(tmp_path):
 # ---------------------------------------------------------------------- CSV
 def test_csv_with_and_without_unit_columns(synth, tmp_path):
     movie, gt = synth
-    gt.to_csv(tmp_path / "cells.csv", movie)
+    Tracking(masks=gt.masks, lineage=gt.lineage).to_csv(tmp_path / "cells.csv", movie)  # no scale: no unit columns
     back = read_cell_table(tmp_path / "cells.csv", shape=gt.shape)
     assert back.lineage.equals(gt.lineage) and "pixel_size_um" not in back.meta
     assert "mean_intensity" in back.points                     # other columns are kept
