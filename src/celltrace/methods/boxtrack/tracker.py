@@ -8,8 +8,10 @@ Per frame ``t``:
    a track whose best score or objectness is too low, or whose mask is empty, ends at ``t − 1``;
 4. masks are painted in increasing score (a pixel claimed by two tracks goes to the higher score);
 5. **divisions**: a track's painted mask that falls into two parts, each at least
-   ``daughter_fraction`` of it, or that covers two detector objects (each mostly inside it and at
-   least that fraction of it), ends; the two parts start daughter tracks (parent = the track);
+   ``daughter_fraction`` of it, ends and the two parts start daughter tracks (parent = the track);
+   so does a track whose mask and previous mask (moved by the prediction) hold two detector objects
+   — each mostly inside, unclaimed by other tracks and at least that fraction of the mask — the
+   two objects being the daughters;
 6. **new cells**: objects of the default detector with less than ``new_cell_overlap`` of their
    pixels under tracked masks start new tracks (also in the first frame, beside the user's boxes);
    without any boxes, the first frame's detections are the prompts;
@@ -210,13 +212,14 @@ class BoxTrackTracker(LearnedTracker):
             proposals = segmenter.propose(image, boxes, [tr.memory.entries for tr in candidates], t)
             t1 = time.perf_counter()
             chosen: list[tuple[Track, Any, int, float]] = []
+            predicted_of: dict[int, tuple[int, int, np.ndarray]] = {}
             for tr, props, pbox in zip(candidates, proposals, boxes):
                 masks_k = [props.mask(k, c.mask_threshold) for k in range(len(props.objectness))]
                 predicted = None
                 if tr.mask is not None and tr.box is not None:
                     dx = (pbox[0] + pbox[2] - tr.box[0] - tr.box[2]) / 2
                     dy = (pbox[1] + pbox[3] - tr.box[1] - tr.box[3]) / 2
-                    predicted = shift_crop(tr.mask, dy, dx)
+                    predicted = predicted_of[tr.label] = shift_crop(tr.mask, dy, dx)
                 s = proposal_scores(props.tokens, props.objectness, masks_k, tr.token, predicted, lambdas)
                 k = int(np.argmax(s["score"]))
                 ok = s["score"][k] >= c.min_score and s["objectness"][k] >= c.min_objectness \
@@ -246,7 +249,7 @@ class BoxTrackTracker(LearnedTracker):
                     if tr in live:
                         finish(tr, t - 1)
                     continue
-                parts = self._daughters(labels, tr.label, crop, detections)
+                parts = self._daughters(labels, tr.label, crop, predicted_of.get(tr.label), detections)
                 if parts is not None and tr.begin < t:
                     finish(tr, t - 1)
                     labels[labels == tr.label] = 0  # small fragments beside the two parts go too
@@ -304,8 +307,9 @@ class BoxTrackTracker(LearnedTracker):
         return tracking
 
     def _daughters(self, labels: np.ndarray, label: int, crop: tuple[int, int, np.ndarray],
-                   detections: np.ndarray | None) -> list[np.ndarray] | None:
-        """Two full-frame masks when the track's mask divides (module docstring, step 5), else None."""
+                   predicted: tuple[int, int, np.ndarray] | None, detections: np.ndarray | None) -> list[np.ndarray] | None:
+        """Two full-frame masks when the track's mask divides (module docstring, step 5), else None.
+        ``predicted``: the track's previous mask moved by the Kalman prediction."""
         c = self.config
         y0, x0, m = crop
         total = m.sum()
@@ -321,26 +325,25 @@ class BoxTrackTracker(LearnedTracker):
                     out.append(full)
                 return out
         if detections is not None:
-            det = detections[y0:y0 + m.shape[0], x0:x0 + m.shape[1]]
-            ids = np.unique(det[m & (det > 0)])
+            # the region the cell may cover now: its mask and its previous mask moved by the prediction
+            region = np.zeros(labels.shape, bool)
+            region[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
+            if predicted is not None:
+                py, px, pm = predicted
+                ry0, rx0 = max(py, 0), max(px, 0)
+                ry1, rx1 = min(py + pm.shape[0], labels.shape[0]), min(px + pm.shape[1], labels.shape[1])
+                if ry1 > ry0 and rx1 > rx0:
+                    region[ry0:ry1, rx0:rx1] |= pm[ry0 - py:ry1 - py, rx0 - px:rx1 - px]
+            ids, counts = np.unique(detections[region & (detections > 0)], return_counts=True)
             inside = []
-            for d in ids:
-                obj = det == d
-                if (obj & m).sum() >= c.daughter_fraction * total and (obj & m).sum() >= 0.5 * (detections == d).sum():
-                    inside.append(d)
-            if len(inside) == 2:
-                out = []
-                for d in inside:
-                    full = np.zeros(labels.shape, bool)
-                    full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m & (det == d)
-                    out.append(full)
-                rest = m & ~np.isin(det, inside)  # pixels of the mask outside both objects: nearest daughter
-                if rest.any():
-                    _, (iy, ix) = ndi.distance_transform_edt(~np.isin(det, inside) | ~m, return_indices=True)
-                    nearest = det[iy, ix]
-                    for full, d in zip(out, inside):
-                        full[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] |= rest & (nearest == d)
-                return out
+            for d, n_in in zip(ids, counts):
+                obj = detections == d
+                free = obj & ((labels == 0) | (labels == label))  # not claimed by another track
+                if n_in >= 0.5 * obj.sum() and free.sum() >= c.daughter_fraction * total \
+                        and free.sum() >= 0.5 * obj.sum():
+                    inside.append(free)
+            if len(inside) == 2 and not (inside[0] & inside[1]).any():
+                return inside
         return None
 
     def _start(self, tracks: list[Track], labels: np.ndarray, image: np.ndarray, t: int, segmenter: Any,
