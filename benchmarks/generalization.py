@@ -21,6 +21,8 @@ Methods:
   caliban-noaug(-learned)   models trained without the photometric shifts (spatial and shift only)
   caliban-shipped(-learned) the package's caliban segmentation weights (psc, synth only)
   embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
+  boxtrack(-boxes)     BoxTrack with its shipped spatial weights (not lodo), prompted by the default
+                       detector's first frame (-boxes: by the first GT frame's boxes)
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
 worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
@@ -38,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from celltrace.io.boxes import boxes_from_labels
 from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
 from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, run_protocol, shift_cases,
@@ -91,6 +94,14 @@ class Runners:
         return load_tracker("caliban", linker="learned").track(Movie(frames=frames), masks=np.asarray(result.masks),
                                                                progress=False)
 
+    def boxtrack(self, frames: np.ndarray, case: Case, gt_boxes: bool = False) -> Tracking | None:
+        """BoxTrack with the shipped (spatial: left 60 % of each 02) weights, so not on lodo cases;
+        prompts: the default detector's first frame, or (``gt_boxes``) the first GT frame's boxes."""
+        if case.variant.startswith("lodo") or (gt_boxes and case.gt is None):
+            return None
+        boxes = boxes_from_labels(np.asarray(case.gt.masks[0])) if gt_boxes else None
+        return load_tracker("boxtrack", boxes=boxes).track(Movie(frames=frames), progress=False)
+
     def table(self, names: list[str]) -> dict:
         out = {}
         for n in names:
@@ -100,6 +111,8 @@ class Runners:
                 out[n] = lambda f, c: self.classic(f, c, **BASELINE_PARAMS)
             elif n == "embedtrack":
                 out[n] = self.embedtrack
+            elif n in ("boxtrack", "boxtrack-boxes"):
+                out[n] = (lambda g: lambda f, c: self.boxtrack(f, c, gt_boxes=g))(n == "boxtrack-boxes")
             elif n.startswith("caliban"):
                 rest = n[len("caliban"):].lstrip("-")
                 learned = rest.endswith("learned")
