@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from celltrace.io.boxes import boxes_from_labels
 from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
 from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, run_protocol, shift_cases,
@@ -99,7 +98,9 @@ class Runners:
         prompts: the default detector's first frame, or (``gt_boxes``) the first GT frame's boxes."""
         if case.variant.startswith("lodo") or (gt_boxes and case.gt is None):
             return None
-        boxes = boxes_from_labels(np.asarray(case.gt.masks[0])) if gt_boxes else None
+        from boxtrack_mot import truth_boxes  # benchmarks/: SEG boxes, or markers scaled to cell size
+
+        boxes = truth_boxes(case.gt, case.seg) if gt_boxes else None
         return load_tracker("boxtrack", boxes=boxes).track(Movie(frames=frames), progress=False)
 
     def table(self, names: list[str]) -> dict:

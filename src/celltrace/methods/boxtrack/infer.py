@@ -6,7 +6,8 @@ two calls, so the tracking module does not know which one runs:
 * ``propose(image, boxes, memories, t) -> list[Proposals]``: for each box (``(x0, y0, x1, y1)``,
   pixel edges) and its track's memory entries, ``K`` mask proposals on the frame, their object
   tokens and objectness probabilities;
-* ``memory_entry(proposals, k) -> tokens``: what the memory bank stores when proposal ``k`` is kept.
+* ``memory_entry(proposals, k) -> tokens``: what the memory bank stores when proposal ``k`` is kept
+  (``memory_entries`` does it for several at once).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Segmenter(Protocol):
                 t: int) -> list[Proposals]: ...
 
     def memory_entry(self, proposals: Proposals, k: int) -> Any: ...
+
+    def memory_entries(self, chosen: Sequence[tuple[Proposals, int]]) -> list[Any]: ...
 
 
 class CompactSegmenter:
@@ -105,10 +108,18 @@ class CompactSegmenter:
                                      objectness[i], state))
         return out
 
-    @torch.no_grad()
     def memory_entry(self, proposals: Proposals, k: int) -> torch.Tensor:
-        features, probs, tokens = proposals.state
-        return self.model.encode_memory(features[None], probs[k][None, None], tokens[k][None])[0]
+        return self.memory_entries([(proposals, k)])[0]
+
+    @torch.no_grad()
+    def memory_entries(self, chosen: Sequence[tuple[Proposals, int]]) -> list[torch.Tensor]:
+        """Memory entries of several kept proposals, encoded in one batch."""
+        if not chosen:
+            return []
+        feats = torch.stack([p.state[0] for p, _ in chosen])
+        probs = torch.stack([p.state[1][k] for p, k in chosen])[:, None]
+        tokens = torch.stack([p.state[2][k] for p, k in chosen])
+        return list(self.model.encode_memory(feats, probs, tokens))
 
 
 __all__ = ["Proposals", "Segmenter", "CompactSegmenter"]

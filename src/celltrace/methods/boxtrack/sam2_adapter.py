@@ -156,6 +156,9 @@ class SAM2Segmenter:
         state = {"feats": feats, "sizes": sizes, "low": low, "tokens": tokens[0], "obj_logit": obj_logit}
         return Proposals((rows.start, cols.start), probs, z.cpu().numpy(), objectness, state)
 
+    def memory_entries(self, chosen: Sequence[tuple[Proposals, int]]) -> list[dict[str, Any]]:
+        return [self.memory_entry(p, k) for p, k in chosen]
+
     @torch.no_grad()
     def memory_entry(self, proposals: Proposals, k: int) -> dict[str, Any]:
         """SAM2's memory of proposal ``k``: ``maskmem_features``, ``maskmem_pos_enc``, ``obj_ptr``."""

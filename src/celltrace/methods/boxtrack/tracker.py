@@ -241,6 +241,7 @@ class BoxTrackTracker(LearnedTracker):
                 timing["detector_s"] += time.perf_counter() - td
             # 5: divisions
             kept: list[Track] = []
+            remember: list[tuple[Track, Any, int, float]] = []
             for tr, props, k, score in chosen:
                 crop = _crop_of(labels, tr.label) if tr.label in labels else None
                 if crop is None or crop[2].sum() < c.min_area:
@@ -269,9 +270,11 @@ class BoxTrackTracker(LearnedTracker):
                     tr.kalman = BoxKalmanFilter(box, std_position=c.std_position, std_velocity=c.std_velocity)
                     tr.box = box
                 if score >= c.memory_threshold or len(tr.memory) == 0:
-                    tr.memory.add(segmenter.memory_entry(props, k), t, score)
+                    remember.append((tr, props, k, score))
                 scores[(t, tr.label)] = score
                 kept.append(tr)
+            for (tr, _, _, score), entry in zip(remember, segmenter.memory_entries([(p, k) for _, p, k, _ in remember])):
+                tr.memory.add(entry, t, score)
             # 6: new cells from the detector (and, without boxes, the first frame's cells)
             if detections is not None and (c.detect_new or not len(prompts)):
                 covered = labels > 0
@@ -353,15 +356,18 @@ class BoxTrackTracker(LearnedTracker):
         if not tracks:
             return
         boxes = np.array([tr.box for tr in tracks])
+        started = []
         for tr, props in zip(tracks, segmenter.propose(image, boxes, [[] for _ in tracks], t)):
             k = int(np.argmax(props.objectness))
             tr.mask = _crop_of(labels, tr.label)
             if tr.mask is None:
                 continue
             tr.token = props.tokens[k]
-            tr.memory.add(segmenter.memory_entry(props, k), t, float(props.objectness[k]))
             scores[(t, tr.label)] = float(props.objectness[k])
             kept.append(tr)
+            started.append((tr, props, k))
+        for (tr, props, k), entry in zip(started, segmenter.memory_entries([(p, k) for _, p, k in started])):
+            tr.memory.add(entry, t, float(props.objectness[k]))
 
 
 __all__ = ["BoxTrackTracker", "find_weights", "DEFAULT_WEIGHTS", "WEIGHTS_DIR"]

@@ -101,4 +101,32 @@ def train_boxtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: int 
     return out
 
 
-__all__ = ["train_boxtrack", "validation_scores"]
+def weights_from_checkpoint(checkpoint: str | Path, out: str | Path, validate: bool = False) -> Path:
+    """Weights (+ manifest saying the run was cut short, at which step) from a training run's last
+    checkpoint, e.g. of a run stopped before its end; the network is rebuilt from the run's settings."""
+    from celltrace.train.loop import History, load_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    settings = (state.get("extra") or {}).get("settings") or {}
+    config = BoxTrackConfig.from_params(**settings.get("config", {}))
+    model = PromptableSegmenter(config)
+    model.load_state_dict(state["model"])
+    model.eval()
+    history = History.from_dict(state["history"])
+    data = settings.get("data", [])
+    sequences = find_sequences(data, region=settings.get("region"))
+    train_refs = frame_refs(sequences, "train", config.split, config.val_fraction)
+    val_refs = frame_refs(sequences, "val", config.split, config.val_fraction)
+    scores = validation_scores(model, sequences, val_refs, config) if validate else {}
+    manifest = training_manifest("boxtrack", data_dirs=data, sequences=sequences, train_refs=train_refs,
+                                 val_refs=val_refs, seed=settings.get("seed", 0), history=history,
+                                 started=time.time() - history.seconds, device="cpu", config=config.as_dict(),
+                                 model=model, validation=scores, command=f"weights_from_checkpoint({checkpoint})",
+                                 region=settings.get("region"), cut_short=True,
+                                 schedule_steps=settings.get("schedule_steps"))
+    save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time", "region")}})
+    write_manifest(out, manifest)
+    return Path(out)
+
+
+__all__ = ["train_boxtrack", "validation_scores", "weights_from_checkpoint"]
