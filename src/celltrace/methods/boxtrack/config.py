@@ -20,7 +20,7 @@ class BoxTrackConfig(MethodConfig):
               "context": POSITIVE, "lambda_a": FRACTION, "lambda_m": FRACTION, "lambda_o": FRACTION,
               "memory_size": AT_LEAST_ONE, "memory_threshold": FRACTION, "min_score": FRACTION,
               "min_objectness": FRACTION, "mask_threshold": FRACTION, "new_cell_overlap": FRACTION,
-              "daughter_fraction": FRACTION, "lr": POSITIVE, "batch": AT_LEAST_ONE, "jitter": FRACTION,
+              "daughter_fraction": FRACTION, "revive_iou": FRACTION, "lr": POSITIVE, "batch": AT_LEAST_ONE, "jitter": FRACTION,
               "p_negative": FRACTION, "p_photometric": FRACTION, "val_fraction": FRACTION,
               "memory_frames": AT_LEAST_ONE}
     choices = {"memory_policy": ("score", "fifo"), "split": ("tail", "every", "none")}
@@ -73,6 +73,8 @@ class BoxTrackConfig(MethodConfig):
     """Masks smaller than this many pixels are empty (track lost, detection ignored)."""
     new_cell_overlap: float = 0.3
     """A detector object starts a new track when less than this fraction of it lies under tracked masks."""
+    revive_iou: float = 0.2
+    """A lost track continues with an unclaimed detector object overlapping its predicted mask by this IoU."""
     daughter_fraction: float = 0.2
     """A track's mask falling into two parts, each at least this fraction of the mask, is a division."""
     detect_new: bool = True

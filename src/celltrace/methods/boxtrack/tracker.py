@@ -14,7 +14,8 @@ Per frame ``t``:
    two objects being the daughters;
 6. **new cells**: objects of the default detector with less than ``new_cell_overlap`` of their
    pixels under tracked masks start new tracks (also in the first frame, beside the user's boxes);
-   without any boxes, the first frame's detections are the prompts;
+   without any boxes, the first frame's detections are the prompts. A track lost in step 3 whose
+   predicted mask overlaps such an object (IoU ≥ ``revive_iou``) continues with it instead;
 7. the kept box updates the Kalman filter; the kept proposal enters the memory bank when its score
    is at least ``memory_threshold`` (the bank evicts by ``memory_policy``).
 
@@ -41,7 +42,7 @@ from celltrace.linking.kalman import BoxKalmanFilter
 from celltrace.methods.base import LearnedTracker, register
 from celltrace.methods.boxtrack.config import BoxTrackConfig
 from celltrace.methods.boxtrack.memory import MemoryBank
-from celltrace.methods.boxtrack.score import proposal_scores, shift_crop
+from celltrace.methods.boxtrack.score import crop_iou, proposal_scores, shift_crop
 from celltrace.methods.boxtrack.window import mask_box
 from celltrace.movie import Movie
 from celltrace.nn.weights_file import locate_weights
@@ -212,6 +213,7 @@ class BoxTrackTracker(LearnedTracker):
             proposals = segmenter.propose(image, boxes, [tr.memory.entries for tr in candidates], t)
             t1 = time.perf_counter()
             chosen: list[tuple[Track, Any, int, float]] = []
+            lost: list[Track] = []
             predicted_of: dict[int, tuple[int, int, np.ndarray]] = {}
             for tr, props, pbox in zip(candidates, proposals, boxes):
                 masks_k = [props.mask(k, c.mask_threshold) for k in range(len(props.objectness))]
@@ -227,7 +229,7 @@ class BoxTrackTracker(LearnedTracker):
                 if ok or tr.begin == t and tr in starting and masks_k[k][2].sum() >= c.min_area:
                     chosen.append((tr, props, k, float(s["score"][k])))
                 elif tr in live:
-                    finish(tr, t - 1)
+                    lost.append(tr)  # ends at t − 1 unless a detection revives it (step 6)
             # 4: paint, higher scores last
             labels = np.zeros((H, W), np.uint32)
             for tr, props, k, score in sorted(chosen, key=lambda x: x[3]):
@@ -286,10 +288,21 @@ class BoxTrackTracker(LearnedTracker):
                     for lab, a, u in zip(ids_d, area, under):
                         if u < c.new_cell_overlap * a and a - u >= c.min_area:
                             part = (detections == lab) & ~covered
-                            kid = new_track(None, t, mask_box(part))
+                            box = mask_box(part)
+                            crop = _crop_of(part, True)
+                            revive = max(((crop_iou(crop, predicted_of[tr.label]), tr) for tr in lost
+                                          if tr.label in predicted_of), key=lambda x: x[0], default=(0.0, None))
+                            if revive[1] is not None and revive[0] >= c.revive_iou:
+                                kid = revive[1]  # the lost track continues with the detection
+                                lost.remove(kid)
+                                kid.box = kid.kalman.update(box)
+                            else:
+                                kid = new_track(None, t, box)
                             labels[part] = kid.label
                             fresh.append(kid)
                     self._start(fresh, labels, image, t, segmenter, scores, kept)
+            for tr in lost:
+                finish(tr, t - 1)
             live = kept
             store.append(labels)
             timing["segmenter_s"] += t1 - t0
