@@ -21,7 +21,6 @@ from celltrace.io.mot import parse_mot
 from celltrace.io.tiff import read_frame
 from celltrace.methods.boxtrack.tracker import DEFAULT_WEIGHTS
 from celltrace.methods.classic.tracker import ClassicTracker
-from celltrace.movie import Movie
 from celltrace.napari._boxes import shapes_to_boxes
 
 from conftest import crop_sequence, ctc_gt

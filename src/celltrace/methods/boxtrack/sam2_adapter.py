@@ -44,7 +44,9 @@ def build_sam2_model(config: str | Path, checkpoint: str | Path | None, device: 
     """A SAM2 model from a config (package config name, or a YAML file) and a checkpoint (``None``:
     random weights). Problems are one :class:`CelltraceError` line."""
     try:
-        import sam2  # noqa: F401  (initialises hydra's config module)
+        import importlib
+
+        importlib.import_module("sam2")  # initialises hydra's config module (package configs by name)
         from hydra.utils import instantiate
         from omegaconf import OmegaConf
     except ImportError as exc:
