@@ -143,6 +143,7 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=DATASETS)
     ap.add_argument("--frames", type=int, help="only the first N frames of each sequence")
     ap.add_argument("--steps", nargs="+", type=int, default=[1, 2, 4, 8], help="downsampling factors k")
+    ap.add_argument("--settings", nargs="+", choices=list(ABLATIONS), help="only these ablation settings")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "boxtrack"))
     a = ap.parse_args()
     out = Path(a.out)
@@ -169,9 +170,10 @@ def main() -> None:
         if "mot" in a.parts:
             jobs += [("mot", region, "boxes from GT frame 0", 1, {}) for region in a.region]
         if "downsample" in a.parts:
-            jobs += [("downsample", "holdout", f"every {k}th frame", k, {}) for k in a.steps if k > 1]
+            jobs += [("downsample", "holdout", f"every k-th frame, k = {k}", k, {}) for k in a.steps if k > 1]
         if "ablation" in a.parts:
-            jobs += [("ablation", "holdout", name, 1, params) for name, params in ABLATIONS.items() if params]
+            jobs += [("ablation", "holdout", name, 1, params) for name, params in ABLATIONS.items()
+                     if a.settings is None or name in a.settings]
         for part, region, setting, k, params in jobs:
             f, g, s = views[region]
             if k > 1:
