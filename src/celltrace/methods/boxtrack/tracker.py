@@ -72,14 +72,18 @@ class Track:
     history: list[float] = field(default_factory=list)
 
 
-def _crop_of(labels: np.ndarray, label: int) -> tuple[int, int, np.ndarray] | None:
-    """The pixels of ``label`` as a crop ``(row0, col0, mask)``; ``None`` when absent."""
-    m = labels == label
+def _crop_of(labels: np.ndarray, label: int, where: tuple[slice, slice] | None = None
+             ) -> tuple[int, int, np.ndarray] | None:
+    """The pixels of ``label`` (looked for only in the window ``where`` when given) as a crop
+    ``(row0, col0, mask)``; ``None`` when absent."""
+    rows, cols = where if where is not None else (slice(0, labels.shape[0]), slice(0, labels.shape[1]))
+    r0, c0 = rows.start or 0, cols.start or 0
+    m = labels[rows, cols] == label
     box = mask_box(m)
     if box is None:
         return None
     x0, y0, x1, y1 = (int(v) for v in box)
-    return y0, x0, m[y0:y1, x0:x1]
+    return r0 + y0, c0 + x0, m[y0:y1, x0:x1]
 
 
 @register
@@ -236,23 +240,25 @@ class BoxTrackTracker(LearnedTracker):
                 y0, x0, m = props.mask(k, c.mask_threshold)
                 region = labels[y0:y0 + m.shape[0], x0:x0 + m.shape[1]]
                 region[m[:region.shape[0], :region.shape[1]]] = tr.label
-            detections = None
+            detections = det_area = None
             if need_detector and (c.detect_new or t == 0):
                 td = time.perf_counter()
                 detections = detector.segment(image, radius, dtype=np.uint32)
+                det_area = np.bincount(detections.ravel())
                 timing["detector_s"] += time.perf_counter() - td
             # 5: divisions
             kept: list[Track] = []
             remember: list[tuple[Track, Any, int, float]] = []
             for tr, props, k, score in chosen:
-                crop = _crop_of(labels, tr.label) if tr.label in labels else None
+                py0, px0, pm = props.mask(k, c.mask_threshold)  # the track painted only here
+                crop = _crop_of(labels, tr.label, (slice(py0, py0 + pm.shape[0]), slice(px0, px0 + pm.shape[1])))
                 if crop is None or crop[2].sum() < c.min_area:
                     if crop is not None:
                         labels[labels == tr.label] = 0
                     if tr in live:
                         finish(tr, t - 1)
                     continue
-                parts = self._daughters(labels, tr.label, crop, predicted_of.get(tr.label), detections)
+                parts = self._daughters(labels, tr.label, crop, predicted_of.get(tr.label), detections, det_area)
                 if parts is not None and tr.begin < t:
                     finish(tr, t - 1)
                     labels[labels == tr.label] = 0  # small fragments beside the two parts go too
@@ -323,9 +329,11 @@ class BoxTrackTracker(LearnedTracker):
         return tracking
 
     def _daughters(self, labels: np.ndarray, label: int, crop: tuple[int, int, np.ndarray],
-                   predicted: tuple[int, int, np.ndarray] | None, detections: np.ndarray | None) -> list[np.ndarray] | None:
+                   predicted: tuple[int, int, np.ndarray] | None, detections: np.ndarray | None,
+                   det_area: np.ndarray | None = None) -> list[np.ndarray] | None:
         """Two full-frame masks when the track's mask divides (module docstring, step 5), else None.
-        ``predicted``: the track's previous mask moved by the Kalman prediction."""
+        ``predicted``: the track's previous mask moved by the Kalman prediction; ``det_area[d]``:
+        the pixel count of detector object ``d``."""
         c = self.config
         y0, x0, m = crop
         total = m.sum()
@@ -341,25 +349,37 @@ class BoxTrackTracker(LearnedTracker):
                     out.append(full)
                 return out
         if detections is not None:
-            # the region the cell may cover now: its mask and its previous mask moved by the prediction
-            region = np.zeros(labels.shape, bool)
-            region[y0:y0 + m.shape[0], x0:x0 + m.shape[1]] = m
-            if predicted is not None:
-                py, px, pm = predicted
-                ry0, rx0 = max(py, 0), max(px, 0)
-                ry1, rx1 = min(py + pm.shape[0], labels.shape[0]), min(px + pm.shape[1], labels.shape[1])
+            # the region the cell may cover now: its mask and its previous mask moved by the
+            # prediction, looked at in a window around both (objects are measured by det_area)
+            H, W = labels.shape
+            spans = [(y0, x0, m)] + ([predicted] if predicted is not None else [])
+            margin = max(m.shape)
+            wy0 = max(0, min(sy for sy, _, _ in spans) - margin)
+            wx0 = max(0, min(sx for _, sx, _ in spans) - margin)
+            wy1 = min(H, max(sy + sm.shape[0] for sy, _, sm in spans) + margin)
+            wx1 = min(W, max(sx + sm.shape[1] for _, sx, sm in spans) + margin)
+            det = detections[wy0:wy1, wx0:wx1]
+            lab = labels[wy0:wy1, wx0:wx1]
+            region = np.zeros(det.shape, bool)
+            for sy, sx, sm in spans:
+                ry0, rx0 = max(sy, wy0), max(sx, wx0)
+                ry1, rx1 = min(sy + sm.shape[0], wy1), min(sx + sm.shape[1], wx1)
                 if ry1 > ry0 and rx1 > rx0:
-                    region[ry0:ry1, rx0:rx1] |= pm[ry0 - py:ry1 - py, rx0 - px:rx1 - px]
-            ids, counts = np.unique(detections[region & (detections > 0)], return_counts=True)
+                    region[ry0 - wy0:ry1 - wy0, rx0 - wx0:rx1 - wx0] |= sm[ry0 - sy:ry1 - sy, rx0 - sx:rx1 - sx]
+            ids, counts = np.unique(det[region & (det > 0)], return_counts=True)
             inside = []
             for d, n_in in zip(ids, counts):
-                obj = detections == d
-                free = obj & ((labels == 0) | (labels == label))  # not claimed by another track
-                if n_in >= 0.5 * obj.sum() and free.sum() >= c.daughter_fraction * total \
-                        and free.sum() >= 0.5 * obj.sum():
+                area = det_area[d]
+                free = (det == d) & ((lab == 0) | (lab == label))  # not claimed by another track
+                if n_in >= 0.5 * area and free.sum() >= c.daughter_fraction * total and free.sum() >= 0.5 * area:
                     inside.append(free)
             if len(inside) == 2 and not (inside[0] & inside[1]).any():
-                return inside
+                out = []
+                for free in inside:
+                    full = np.zeros(labels.shape, bool)
+                    full[wy0:wy1, wx0:wx1] = free
+                    out.append(full)
+                return out
         return None
 
     def _start(self, tracks: list[Track], labels: np.ndarray, image: np.ndarray, t: int, segmenter: Any,
