@@ -21,6 +21,8 @@ Methods:
   caliban-noaug(-learned)   models trained without the photometric shifts (spatial and shift only)
   caliban-shipped(-learned) the package's caliban segmentation weights (psc, synth only)
   embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
+  boxtrack(-boxes)     BoxTrack with its shipped spatial weights (not lodo), prompted by the default
+                       detector's first frame (-boxes: by the first GT frame's boxes)
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
 worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
@@ -91,6 +93,16 @@ class Runners:
         return load_tracker("caliban", linker="learned").track(Movie(frames=frames), masks=np.asarray(result.masks),
                                                                progress=False)
 
+    def boxtrack(self, frames: np.ndarray, case: Case, gt_boxes: bool = False) -> Tracking | None:
+        """BoxTrack with the shipped (spatial: left 60 % of each 02) weights, so not on lodo cases;
+        prompts: the default detector's first frame, or (``gt_boxes``) the first GT frame's boxes."""
+        if case.variant.startswith("lodo") or (gt_boxes and case.gt is None):
+            return None
+        from boxtrack_mot import truth_boxes  # benchmarks/: SEG boxes, or markers scaled to cell size
+
+        boxes = truth_boxes(case.gt, case.seg) if gt_boxes else None
+        return load_tracker("boxtrack", boxes=boxes).track(Movie(frames=frames), progress=False)
+
     def table(self, names: list[str]) -> dict:
         out = {}
         for n in names:
@@ -100,6 +112,8 @@ class Runners:
                 out[n] = lambda f, c: self.classic(f, c, **BASELINE_PARAMS)
             elif n == "embedtrack":
                 out[n] = self.embedtrack
+            elif n in ("boxtrack", "boxtrack-boxes"):
+                out[n] = (lambda g: lambda f, c: self.boxtrack(f, c, gt_boxes=g))(n == "boxtrack-boxes")
             elif n.startswith("caliban"):
                 rest = n[len("caliban"):].lstrip("-")
                 learned = rest.endswith("learned")

@@ -73,18 +73,24 @@ def cmd_track(args: argparse.Namespace) -> int:
     from celltrace.io.runinfo import run_record, write_run
 
     # refuse before hours of work, not after: an output that exists or overlaps an input
-    out = check_output(args.out, overwrite=args.overwrite, inputs=[("movie", args.input), ("masks", args.masks)])
+    out = check_output(args.out, overwrite=args.overwrite, inputs=[("movie", args.input), ("masks", args.masks),
+                                                                        ("boxes", getattr(args, "boxes", None))])
     tempdirs.sweep_scratch_once()  # scratch folders that killed runs left in the temp folder
     date = datetime.now().astimezone().isoformat(timespec="seconds")
     t0 = time.perf_counter()
     movie = celltrace.open_movie(args.input, **_movie_options(args))
     params = _parse_params(args.param)
+    params.update(_box_prompts(args))
     result = celltrace.track(movie, method=args.method, masks=args.masks, progress=not args.quiet,
                              device=args.device, min_track_length=args.min_track_length, **params)
     t1 = time.perf_counter()
     with atomic_dir(out, overwrite=args.overwrite, checked=True) as tmp:  # one there now appeared meanwhile
         write_ctc_files(result, tmp, kind="res")
         result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
+        if "scores" in result.meta:  # box-prompted methods: MOT/CTMC text with their scores
+            from celltrace.io.mot import write_mot
+
+            write_mot(result, tmp / "mot.txt", scores=result.meta["scores"])
         timings = {**result.meta.get("timing", {}), "track_s": t1 - t0, "write_s": time.perf_counter() - t1}
         write_run(tmp, run_record(result.meta, method=args.method, input=args.input, masks=args.masks,
                                   n_frames=result.n_frames, frame_shape=result.shape[1:], date=date,
@@ -94,6 +100,15 @@ def cmd_track(args: argparse.Namespace) -> int:
                f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json)",
          f"{_scale_line(movie)}")
     return 0
+
+
+def _box_prompts(args: argparse.Namespace) -> dict[str, Any]:
+    """``--boxes FILE`` → the ``boxes`` parameter of a box-prompted method (boxtrack)."""
+    if getattr(args, "boxes", None) is None:
+        return {}
+    if args.method != "boxtrack":
+        raise CelltraceError(f"--boxes: method {args.method} takes no box prompts (use --method boxtrack)")
+    return {"boxes": args.boxes}
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -434,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="output folder (CTC RES layout: mask*.tif, res_track.txt; plus cells.csv and run.json)")
     p.add_argument("--masks", help="link these label images (one per frame) instead of segmenting")
+    p.add_argument("--boxes", help="box prompts for --method boxtrack: CSV/JSON (frame,x0,y0,x1,y1[,id]) or a label "
+                                   "image of the first frame; writes mot.txt beside the RES files")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="override a method parameter (repeatable; 'celltrace methods' lists them)")
     p.add_argument("--device", default="cpu", metavar="{cpu,cuda,cuda:N,auto}",

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     import napari
 
 
-def _run(image: Any, method: str, masks: Any = None, progress: bool = False) -> list[tuple[Any, dict, str]]:
+def _run(image: Any, method: str, masks: Any = None, progress: bool = False, boxes: Any = None
+         ) -> list[tuple[Any, dict, str]]:
     """Track the (T, H, W) data of an image layer; return the layers to add."""
     import celltrace
     from celltrace.movie import Movie
@@ -33,7 +34,14 @@ def _run(image: Any, method: str, masks: Any = None, progress: bool = False) -> 
         mask_frames = np.asarray(masks.data)
         if mask_frames.ndim == 2:
             mask_frames = mask_frames[None]
-    result = celltrace.track(movie, method=method, masks=mask_frames, progress=progress)
+    params = {}
+    if boxes is not None and len(boxes.data):  # a shapes layer: one box per cell (BoxTrack's prompts)
+        from celltrace.napari._boxes import shapes_to_boxes
+
+        if method != "boxtrack":
+            raise ValueError(f"box prompts are for the boxtrack method, not {method}")
+        params["boxes"] = shapes_to_boxes(boxes.data)
+    result = celltrace.track(movie, method=method, masks=mask_frames, progress=progress, **params)
     return tracking_layers(result, name=f"{image.name} {method}")
 
 
@@ -46,10 +54,13 @@ def _method_choices(widget: Any = None) -> list[str]:
     call_button="Track",
     method={"choices": _method_choices, "tooltip": "celltrace method (celltrace.available_methods())"},
     masks={"tooltip": "optional: link the objects of this labels layer instead of segmenting"},
+    boxes={"tooltip": "optional (boxtrack): a shapes layer with one rectangle per cell to track"},
 )
 def track_widget(image: "napari.layers.Image", method: str = DEFAULT_METHOD,
-                 masks: "napari.layers.Labels | None" = None) -> "list[napari.types.LayerDataTuple]":
+                 masks: "napari.layers.Labels | None" = None,
+                 boxes: "napari.layers.Shapes | None" = None) -> "list[napari.types.LayerDataTuple]":
     """Track every cell of the image layer (T, H, W) with a celltrace method; adds a labels layer
     (one label per track segment) and a tracks layer with the lineage graph. Runs in the GUI
-    thread: long movies block napari until done (use ``celltrace track`` for those)."""
-    return _run(image, method, masks)
+    thread: long movies block napari until done (use ``celltrace track`` for those). With ``boxes``
+    (boxtrack), each rectangle of the shapes layer prompts one cell."""
+    return _run(image, method, masks, boxes=boxes)
