@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+import sam2  # noqa: F401  (installed by the README's test command; a missing sam2 fails here)
+
 from celltrace.io.tiff import read_frame
 
 from conftest import ctc_gt, ctc_sequence
 
-pytest.importorskip("sam2", reason="the optional extra 'sam2' is not installed")
 
 TINY_SAM2 = """
 model:
