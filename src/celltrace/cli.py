@@ -30,35 +30,13 @@ def _say(args: argparse.Namespace, *lines: str) -> None:
 
 # ---------------------------------------------------------------------- track
 def cmd_track(args: argparse.Namespace) -> int:
-    import time
-    from datetime import datetime
+    from celltrace.api import track_to_folder
 
-    import celltrace
-    from celltrace import tempdirs
-    from celltrace.io.atomic import atomic_dir, check_output
-    from celltrace.io.ctc import write_ctc_files
-    from celltrace.io.runinfo import run_record, write_run
-
-    # refuse before hours of work, not after: an output that exists or overlaps an input
-    out = check_output(args.out, overwrite=args.overwrite, inputs=[("movie", args.input), ("masks", args.masks)])
-    tempdirs.sweep_scratch_once()  # scratch folders that killed runs left in the temp folder
-    date = datetime.now().astimezone().isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    movie = celltrace.open_movie(args.input)
-    params = _parse_params(args.param)
-    result = celltrace.track(movie, method=args.method, masks=args.masks, progress=not args.quiet,
-                             device=args.device, min_track_length=args.min_track_length, **params)
-    t1 = time.perf_counter()
-    with atomic_dir(out, overwrite=args.overwrite, checked=True) as tmp:  # one there now appeared meanwhile
-        write_ctc_files(result, tmp, kind="res")
-        result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
-        timings = {**result.meta.get("timing", {}), "track_s": t1 - t0, "write_s": time.perf_counter() - t1}
-        write_run(tmp, run_record(result.meta, method=args.method, input=args.input, masks=args.masks,
-                                  n_frames=result.n_frames, frame_shape=result.shape[1:], date=date,
-                                  timings=timings, overrides=params, min_track_length=args.min_track_length,
-                                  command=_command(args)))
-    _say(args, f"{result.n_tracks} tracks, {len(result.divisions())} divisions in {result.n_frames} frames "
-               f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json)")
+    done = track_to_folder(args.input, args.out, method=args.method, masks=args.masks, overwrite=args.overwrite,
+                           progress=not args.quiet, device=args.device, min_track_length=args.min_track_length,
+                           command=_command(args), **_parse_params(args.param))
+    _say(args, f"{done.n_tracks} tracks, {done.n_divisions} divisions in {done.n_frames} frames "
+               f"({args.method}) → {done.out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json)")
     return 0
 
 

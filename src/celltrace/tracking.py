@@ -245,12 +245,14 @@ class Tracking:
         return tracks_from_links(cls, segmentation, links, labels_per_frame)
 
     # ------------------------------------------------------------------ tables and exports
-    def cell_table(self, movie: Any = None) -> pd.DataFrame:
+    def cell_table(self, movie: Any = None, frames: range | None = None) -> pd.DataFrame:
         """One row per cell per frame: frame, label, parent, centroid_y, centroid_x, area,
-        bbox_min_y, bbox_min_x, bbox_max_y, bbox_max_x (exclusive), mean_intensity (NaN without movie)."""
+        bbox_min_y, bbox_min_x, bbox_max_y, bbox_max_x (exclusive), mean_intensity (NaN without movie).
+        ``frames``: only these frames (the rows of the whole table that have them; for writing a
+        long movie's table a chunk at a time)."""
         parents = dict(zip(self.lineage["label"], self.lineage["parent"]))
         parts = []
-        for t in range(self.n_frames):
+        for t in range(self.n_frames) if frames is None else frames:
             frame = np.asarray(self.masks[t])
             image = None if movie is None else np.asarray(movie[t], dtype=np.float64)
             parts.append(frame_measurements(frame, image, t))
@@ -259,12 +261,14 @@ class Tracking:
         return df
 
     def to_csv(self, path: str | Path, movie: Any = None, overwrite: bool = True) -> Path:
-        """Write :meth:`cell_table` as CSV (atomically; without ``overwrite`` an existing file is kept)."""
+        """Write :meth:`cell_table` as CSV (atomically, a chunk of frames at a time; without
+        ``overwrite`` an existing file is kept)."""
         from celltrace.io.atomic import atomic_file
+        from celltrace.io.results import write_cell_table
 
         path = Path(path)
         with atomic_file(path, overwrite=overwrite) as tmp:
-            self.cell_table(movie).to_csv(tmp, index=False)
+            write_cell_table(self, tmp, movie)
         return path
 
     def to_napari_tracks(self) -> tuple[np.ndarray, dict[int, list[int]]]:
