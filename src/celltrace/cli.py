@@ -40,6 +40,23 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- batch
+def cmd_batch(args: argparse.Namespace) -> int:
+    import celltrace
+    from celltrace.batch import BATCH_FILE
+
+    table = celltrace.batch(args.inputs, args.out, method=args.method, workers=args.workers,
+                            scheduler=args.scheduler, threads=args.threads, overwrite=args.overwrite,
+                            progress=not args.quiet, device=args.device, min_track_length=args.min_track_length,
+                            command=_command(args), **_parse_params(args.param))
+    counts = table["status"].value_counts()
+    _say(args, f"{len(table)} movies: {counts.get('done', 0)} tracked, {counts.get('skipped', 0)} already done, "
+               f"{counts.get('failed', 0)} failed → {Path(args.out) / BATCH_FILE}")
+    for r in table[table["status"] == "failed"].itertuples():  # errors name their file; else say which movie
+        print(f"celltrace: failed: {r.error if r.movie in r.error else f'{r.movie}: {r.error}'}", file=sys.stderr)
+    return 1 if counts.get("failed", 0) else 0
+
+
 def _command(args: argparse.Namespace) -> str:
     """The command line as given (for the provenance records)."""
     import shlex
@@ -317,6 +334,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     _add_common(p)
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("batch", help="track many movies on a dask cluster (local by default); resumable; "
+                                     "a result folder per movie + batch.csv")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="movies; folders of movies (CTC dataset folders: their NN sequences); "
+                        "or a CSV with rows movie,out[,masks]")
+    p.add_argument("--out", required=True,
+                   help="output folder: one result per movie (DATASET/NN_RES for a CTC sequence, else the movie's "
+                        "name; as 'celltrace track' writes it) and batch.csv")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
+                   help=f"tracking method (default: {DEFAULT_METHOD})")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a method parameter (repeatable)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes of the local cluster (default: one per core, at most one per movie)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use the dask cluster at this scheduler address (tcp://host:8786) instead of a local one")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="numerical (torch/BLAS) threads per worker (default: cores / workers locally, 1 on a cluster)")
+    p.add_argument("--device", default="cpu", metavar="{cpu,cuda,cuda:N,auto}",
+                   help="where a learned method runs on each worker (default: cpu)")
+    p.add_argument("--min-track-length", type=int, metavar="N", help="drop tracks present in fewer than N frames")
+    p.add_argument("--overwrite", action="store_true",
+                   help="track every movie again, replacing its result (default: skip complete results)")
+    _add_common(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("methods", help="list the tracking methods: description, weights, parameters")
     p.add_argument("method", nargs="?", choices=available_methods(), help="show only this method")
