@@ -158,6 +158,8 @@ def test_find_movies_in_folders_ctc_datasets_and_csv_lists(tmp_path):
         tifffile.imwrite(stacks / name, np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
     (stacks / "broken.tif").write_bytes(b"not a tiff")
     out = tmp_path / "out"
+    (out / "movie").mkdir(parents=True)  # an earlier result in the output folder is no movie
+    tifffile.imwrite(out / "movie" / "mask000.tif", np.zeros((8, 8), np.uint16))
     assert find_movies([ds], out) == [MovieJob(ds / "02", out / "Fluo-X" / "02_RES")]
     assert find_movies([tmp_path], out) == [MovieJob(ds / "02", out / "Fluo-X" / "02_RES")] + \
         [MovieJob(stacks / n, out / s) for n, s in (("a.tif", "a"), ("b.tiff", "b"), ("broken.tif", "broken"))]

@@ -37,27 +37,27 @@ def _is_frames_folder(folder: Path) -> bool:
               and p.suffix.lower() in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES]
     if any(CTC_FRAME.match(p.name) or p.suffix.lower() in OTHER_IMAGE_SUFFIXES for p in images):
         return True
-    for p in images:
+    for p in images:  # the first readable one decides: a frame, or a movie of its own
         try:
             shape, _, pages = tiff_info(p)
         except InputError:
             continue  # a damaged file decides nothing; it is reported when it is tracked
-        if len(shape) == 2 and pages == 1:
-            return True
+        return len(shape) == 2 and pages == 1
     return False
 
 
-def _movies_below(folder: Path, depth: int = 0) -> list[Path]:
+def _movies_below(folder: Path, out: Path, depth: int = 0) -> list[Path]:
     """The movies in ``folder``: itself if it is one, else its movie files and the movies in its
-    sub-folders (CTC ``NN`` sequences; ``NN_GT``, ``NN_ST``, ``NN_RES``, hidden folders skipped)."""
+    sub-folders (CTC ``NN`` sequences; ``NN_GT``, ``NN_ST``, ``NN_RES``, hidden folders and the
+    output folder ``out`` skipped)."""
     if _is_frames_folder(folder):
         return [folder]
     found: list[Path] = []
     for child in sorted(folder.iterdir()):
-        if child.name.startswith("."):
+        if child.name.startswith(".") or child == out:
             continue
         if child.is_dir() and depth < MAX_DEPTH and not NOT_MOVIES.match(child.name):
-            found += _movies_below(child, depth + 1)
+            found += _movies_below(child, out, depth + 1)
         elif child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
             found.append(child)
     return found
@@ -112,7 +112,7 @@ def find_movies(inputs: Iterable[str | Path], out: str | Path) -> list[MovieJob]
         if path.suffix.lower() == ".csv" and path.is_file():
             jobs += read_job_list(path, out)
         elif path.is_dir():
-            movies = _movies_below(path)
+            movies = _movies_below(path, out)
             if not movies:
                 raise InputError(path, "holds no movies (no frames, movie files or sequence folders)")
             jobs += [MovieJob(m, default_output(m, out)) for m in movies]
