@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable
@@ -28,7 +29,8 @@ def local_cluster(workers: int | None = None, threads: int | None = None, jobs: 
     n = max(1, workers or min(cores, jobs or cores))
     k = max(1, threads or cores // n)
     env = {var: str(k) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, env=env)
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, env=env,
+                           silence_logs=logging.ERROR)  # not "worker still alive after 4 s" at the end
     cluster.celltrace_threads = k
     return cluster
 
