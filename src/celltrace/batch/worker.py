@@ -11,7 +11,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from celltrace.api import build_tracker, track_to_folder
 from celltrace.batch.inputs import MovieJob
-from celltrace.batch.table import one_line, outcome, row
+from celltrace.batch.table import finished, one_line, outcome, row
 from celltrace.methods.base import LearnedTracker, Tracker
 
 _TRACKERS: dict[str, Tracker] = {}  # in each worker process: the tracker LoadTracker built, by key
@@ -52,7 +52,11 @@ class LoadTracker(WorkerPlugin):
 def track_job(job: MovieJob, method: str, device: str, params: dict[str, Any],
               min_track_length: int | None = None, overwrite: bool = False, command: str | None = None) -> dict[str, Any]:
     """Track one movie into its result folder (on a worker, with the tracker :class:`LoadTracker`
-    built there) and return its row of the table; an error becomes a ``failed`` row."""
+    built there) and return its row of the table; an error becomes a ``failed`` row. A result that
+    is already complete is kept (dask runs a task again when the worker holding its row died)."""
+    complete = None if overwrite else finished(job, method, params)
+    if complete is not None:
+        return {**complete, "status": "done"} if complete["status"] == "skipped" else complete
     try:
         tracker = _TRACKERS.get(_tracker_key(method, device, params))
         done = track_to_folder(job.movie, job.out, method, job.masks, overwrite=overwrite, progress=False,
