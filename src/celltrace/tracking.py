@@ -165,15 +165,16 @@ class Tracking:
                        f"celltrace accepts"):
                     return out
             present = present[(present > 0) & (present <= MAX_LABEL)].astype(np.int64)
-            expected = labels[(begin <= t) & (end >= t)]
-            for lab in np.setdiff1d(present, labels, assume_unique=True):
+            expected = labels[(begin <= t) & (end >= t)]  # sorted, as labels are
+            listed = in_sorted(present, labels)  # lookups, not set operations on every label per frame
+            for lab in present[~listed]:
                 if add(f"{frame_name(t)}: label {int(lab)} is not listed in {lineage_file}"):
                     return out
-            for lab in np.setdiff1d(np.intersect1d(present, labels), expected):
+            for lab in present[listed & ~in_sorted(present, expected)]:
                 b, e, _ = info[int(lab)]
                 if add(f"{frame_name(t)}: label {int(lab)} is present but {lineage_file} gives it frames {b}..{e}"):
                     return out
-            for lab in np.setdiff1d(expected, present):
+            for lab in np.unique(expected[~in_sorted(expected, present)]):
                 b, e, _ = info[int(lab)]
                 if add(f"{frame_name(t)}: label {int(lab)} is missing though {lineage_file} gives it frames {b}..{e}"):
                     return out
@@ -310,6 +311,15 @@ def frame_measurements(labels: np.ndarray, image: np.ndarray | None, t: int) -> 
         "bbox_min_y": bbox[:, 0], "bbox_min_x": bbox[:, 1], "bbox_max_y": bbox[:, 2], "bbox_max_x": bbox[:, 3],
         "mean_intensity": obj["mean_intensity"].to_numpy() if image is not None else np.full(present.size, np.nan),
     })
+
+
+def in_sorted(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
+    """For each of ``values``, whether it is in the ascending array ``sorted_ref`` (binary search:
+    ``O(n log m)``, no sorting of ``sorted_ref``)."""
+    if sorted_ref.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    i = np.clip(np.searchsorted(sorted_ref, values), 0, sorted_ref.size - 1)
+    return sorted_ref[i] == values
 
 
 def label_problem(frame: np.ndarray) -> str | None:
