@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import celltrace
+import celltrace.api
 from celltrace.methods.base import DEFAULT_METHOD
 from celltrace import Tracking
 from celltrace.cli import build_parser, main
@@ -68,7 +69,7 @@ def test_output_that_is_contains_or_lies_inside_an_input_is_refused(tmp_path, ca
 # ---------------------------------------------------------------------- 2: another run got there first
 def test_output_that_appears_during_tracking_is_kept(tmp_path, capsys, seq, monkeypatch):
     out = tmp_path / "RES"
-    real_track = celltrace.track
+    real_track = celltrace.api.track
 
     def other_run_finishes_first(*a, **k):
         result = real_track(*a, **k)
@@ -76,7 +77,7 @@ def test_output_that_appears_during_tracking_is_kept(tmp_path, capsys, seq, monk
         (out / "theirs.txt").write_text("another run's result")
         return result
 
-    monkeypatch.setattr(celltrace, "track", other_run_finishes_first)
+    monkeypatch.setattr(celltrace.api, "track", other_run_finishes_first)
     code, _, err = run(capsys, "track", str(seq), "--method", "classic", "--out", str(out), "-q")
     sibling = tmp_path / f"RES.new-{os.getpid()}"
     assert one_line_error(code, err) and "appeared while" in err and str(sibling) in err
@@ -89,14 +90,14 @@ def test_output_that_appears_during_tracking_is_kept(tmp_path, capsys, seq, monk
 # ---------------------------------------------------------------------- 6: errors name the output
 def test_disk_full_and_permission_errors_name_the_output(tmp_path, capsys, seq, monkeypatch):
 
-    import celltrace.io.ctc as ctc
+    import celltrace.io.results as results
 
     out = tmp_path / "RES"
 
     def disk_full(result, folder, kind="res"):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ctc, "write_ctc_files", disk_full)
+    monkeypatch.setattr(results, "write_ctc_files", disk_full)
     code, _, err = run(capsys, "track", str(seq), "--method", "classic", "--out", str(out), "-q")
     assert one_line_error(code, err) and err == f"celltrace: error: {out}: cannot write: No space left on device\n"
     monkeypatch.undo()

@@ -13,11 +13,12 @@ from celltrace.frames import LazyFrames
 from celltrace.movie import Movie, open_movie
 from celltrace.tracking import Tracking
 from celltrace.methods.base import available_methods, load_tracker
-from celltrace.api import track
+from celltrace.api import track, track_to_folder
+from celltrace.batch import batch
 from celltrace.synth import synthetic_movie
 from celltrace.metrics import evaluate
 
 __version__ = "0.1.0"
 
 __all__ = ["CelltraceError", "InputError", "TrackingError", "LazyFrames", "Movie", "open_movie",
-           "Tracking", "available_methods", "load_tracker", "track", "synthetic_movie", "evaluate", "__version__"]
+           "Tracking", "available_methods", "load_tracker", "track", "track_to_folder", "batch", "synthetic_movie", "evaluate", "__version__"]

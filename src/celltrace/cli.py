@@ -50,55 +50,31 @@ def _movie_options(args: argparse.Namespace) -> dict[str, Any]:
             "frame_interval_s": parse_interval(args.interval) if args.interval else None}
 
 
-def _scale_line(movie: Any) -> str:
-    """``pixel size 0.65 µm (file), interval 300 s (5 min) (given)`` for the messages of track/convert."""
+def _scale_line(scale: dict[str, Any]) -> str:
+    """``pixel size 0.65 µm (file), interval 300 s (5 min) (given)`` for the messages of track/convert;
+    ``scale``: :meth:`Movie.scale_meta` (the known keys of the scale, and ``scale_from``)."""
     from celltrace.units import format_interval, format_pixel_size
 
-    came = movie.meta.get("scale_from") or {}
-    return (f"pixel size {format_pixel_size(movie.pixel_size_um)}"
-            + (f" ({came['pixel_size_um']})" if movie.pixel_size_um else " (--pixel-size to give it)")
-            + f", interval {format_interval(movie.frame_interval_s)}"
-            + (f" ({came['frame_interval_s']})" if movie.frame_interval_s else " (--interval to give it)"))
+    came = scale.get("scale_from") or {}
+    pixel, interval = scale.get("pixel_size_um"), scale.get("frame_interval_s")
+    return (f"pixel size {format_pixel_size(pixel)}"
+            + (f" ({came['pixel_size_um']})" if pixel else " (--pixel-size to give it)")
+            + f", interval {format_interval(interval)}"
+            + (f" ({came['frame_interval_s']})" if interval else " (--interval to give it)"))
 
 
 # ---------------------------------------------------------------------- track
 def cmd_track(args: argparse.Namespace) -> int:
-    import time
-    from datetime import datetime
+    from celltrace.api import track_to_folder
 
-    import celltrace
-    from celltrace import tempdirs
-    from celltrace.io.atomic import atomic_dir, check_output
-    from celltrace.io.ctc import write_ctc_files
-    from celltrace.io.runinfo import run_record, write_run
-
-    # refuse before hours of work, not after: an output that exists or overlaps an input
-    out = check_output(args.out, overwrite=args.overwrite, inputs=[("movie", args.input), ("masks", args.masks),
-                                                                        ("boxes", getattr(args, "boxes", None))])
-    tempdirs.sweep_scratch_once()  # scratch folders that killed runs left in the temp folder
-    date = datetime.now().astimezone().isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    movie = celltrace.open_movie(args.input, **_movie_options(args))
-    params = _parse_params(args.param)
-    params.update(_box_prompts(args))
-    result = celltrace.track(movie, method=args.method, masks=args.masks, progress=not args.quiet,
-                             device=args.device, min_track_length=args.min_track_length, **params)
-    t1 = time.perf_counter()
-    with atomic_dir(out, overwrite=args.overwrite, checked=True) as tmp:  # one there now appeared meanwhile
-        write_ctc_files(result, tmp, kind="res")
-        result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
-        if "scores" in result.meta:  # box-prompted methods: MOT/CTMC text with their scores
-            from celltrace.io.mot import write_mot
-
-            write_mot(result, tmp / "mot.txt", scores=result.meta["scores"])
-        timings = {**result.meta.get("timing", {}), "track_s": t1 - t0, "write_s": time.perf_counter() - t1}
-        write_run(tmp, run_record(result.meta, method=args.method, input=args.input, masks=args.masks,
-                                  n_frames=result.n_frames, frame_shape=result.shape[1:], date=date,
-                                  timings=timings, overrides=params, min_track_length=args.min_track_length,
-                                  command=_command(args)))
-    _say(args, f"{result.n_tracks} tracks, {len(result.divisions())} divisions in {result.n_frames} frames "
-               f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json)",
-         f"{_scale_line(movie)}")
+    done = track_to_folder(args.input, args.out, method=args.method, masks=args.masks, overwrite=args.overwrite,
+                           progress=not args.quiet, device=args.device, min_track_length=args.min_track_length,
+                           command=_command(args), movie_options=_movie_options(args),
+                           **_parse_params(args.param), **_box_prompts(args))
+    _say(args, f"{done.n_tracks} tracks, {done.n_divisions} divisions in {done.n_frames} frames "
+               f"({args.method}) → {done.out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json"
+               + ("; mot.txt" if done.mot else "") + ")",
+         _scale_line(done.scale))
     return 0
 
 
@@ -109,6 +85,23 @@ def _box_prompts(args: argparse.Namespace) -> dict[str, Any]:
     if args.method != "boxtrack":
         raise CelltraceError(f"--boxes: method {args.method} takes no box prompts (use --method boxtrack)")
     return {"boxes": args.boxes}
+
+
+# ---------------------------------------------------------------------- batch
+def cmd_batch(args: argparse.Namespace) -> int:
+    import celltrace
+    from celltrace.batch import BATCH_FILE
+
+    table = celltrace.batch(args.inputs, args.out, method=args.method, workers=args.workers,
+                            scheduler=args.scheduler, threads=args.threads, overwrite=args.overwrite,
+                            progress=not args.quiet, device=args.device, min_track_length=args.min_track_length,
+                            command=_command(args), **_parse_params(args.param))
+    counts = table["status"].value_counts()
+    _say(args, f"{len(table)} movies: {counts.get('done', 0)} tracked, {counts.get('skipped', 0)} already done, "
+               f"{counts.get('failed', 0)} failed → {Path(args.out) / BATCH_FILE}")
+    for r in table[table["status"] == "failed"].itertuples():  # errors name their file; else say which movie
+        print(f"celltrace: failed: {r.error if r.movie in r.error else f'{r.movie}: {r.error}'}", file=sys.stderr)
+    return 1 if counts.get("failed", 0) else 0
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -481,6 +474,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     _add_common(p)
     p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("batch", help="track many movies on a dask cluster (local by default); resumable; "
+                                     "a result folder per movie + batch.csv")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="movies; folders of movies (CTC dataset folders: their NN sequences); "
+                        "or a CSV with rows movie,out[,masks]")
+    p.add_argument("--out", required=True,
+                   help="output folder: one result per movie (DATASET/NN_RES for a CTC sequence, else the movie's "
+                        "name; as 'celltrace track' writes it) and batch.csv")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=available_methods(),
+                   help=f"tracking method (default: {DEFAULT_METHOD})")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a method parameter (repeatable)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes of the local cluster (default: one per core, at most one per movie)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use the dask cluster at this scheduler address (tcp://host:8786) instead of a local one")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="numerical (torch/BLAS) threads per worker (default: cores / workers locally, 1 on a cluster)")
+    p.add_argument("--device", default="cpu", metavar="{cpu,cuda,cuda:N,auto}",
+                   help="where a learned method runs on each worker (default: cpu)")
+    p.add_argument("--min-track-length", type=int, metavar="N", help="drop tracks present in fewer than N frames")
+    p.add_argument("--overwrite", action="store_true",
+                   help="track every movie again, replacing its result (default: skip complete results)")
+    _add_common(p)
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("methods", help="list the tracking methods: description, weights, parameters")
     p.add_argument("method", nargs="?", choices=available_methods(), help="show only this method")

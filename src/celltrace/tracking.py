@@ -166,15 +166,16 @@ class Tracking:
                        f"celltrace accepts"):
                     return out
             present = present[(present > 0) & (present <= MAX_LABEL)].astype(np.int64)
-            expected = labels[(begin <= t) & (end >= t)]
-            for lab in np.setdiff1d(present, labels, assume_unique=True):
+            expected = labels[(begin <= t) & (end >= t)]  # sorted, as labels are
+            listed = in_sorted(present, labels)  # lookups, not set operations on every label per frame
+            for lab in present[~listed]:
                 if add(f"{frame_name(t)}: label {int(lab)} is not listed in {lineage_file}"):
                     return out
-            for lab in np.setdiff1d(np.intersect1d(present, labels), expected):
+            for lab in present[listed & ~in_sorted(present, expected)]:
                 b, e, _ = info[int(lab)]
                 if add(f"{frame_name(t)}: label {int(lab)} is present but {lineage_file} gives it frames {b}..{e}"):
                     return out
-            for lab in np.setdiff1d(expected, present):
+            for lab in np.unique(expected[~in_sorted(expected, present)]):
                 b, e, _ = info[int(lab)]
                 if add(f"{frame_name(t)}: label {int(lab)} is missing though {lineage_file} gives it frames {b}..{e}"):
                     return out
@@ -246,15 +247,16 @@ class Tracking:
         return tracks_from_links(cls, segmentation, links, labels_per_frame)
 
     # ------------------------------------------------------------------ tables and exports
-    def cell_table(self, movie: Any = None) -> pd.DataFrame:
+    def cell_table(self, movie: Any = None, frames: range | None = None) -> pd.DataFrame:
         """One row per cell per frame: frame, label, parent, centroid_y, centroid_x, area,
         bbox_min_y, bbox_min_x, bbox_max_y, bbox_max_x (exclusive), mean_intensity (NaN without movie),
         in pixels and frames; then, when the scale is known (the movie's, else ``meta``'s
         ``pixel_size_um`` / ``frame_interval_s``), ``y_um, x_um, area_um2`` and ``time_s``
-        (:func:`~celltrace.units.add_unit_columns`)."""
+        (:func:`~celltrace.units.add_unit_columns`). ``frames``: only these frames (the rows of the
+        whole table that have them; for writing a long movie's table a chunk at a time)."""
         parents = dict(zip(self.lineage["label"], self.lineage["parent"]))
         parts = []
-        for t in range(self.n_frames):
+        for t in range(self.n_frames) if frames is None else frames:
             frame = np.asarray(self.masks[t])
             image = None if movie is None else np.asarray(movie[t], dtype=np.float64)
             parts.append(frame_measurements(frame, image, t))
@@ -263,12 +265,14 @@ class Tracking:
         return add_unit_columns(df, *scale_of(movie, self.meta))
 
     def to_csv(self, path: str | Path, movie: Any = None, overwrite: bool = True) -> Path:
-        """Write :meth:`cell_table` as CSV (atomically; without ``overwrite`` an existing file is kept)."""
+        """Write :meth:`cell_table` as CSV (atomically, a chunk of frames at a time; without
+        ``overwrite`` an existing file is kept)."""
         from celltrace.io.atomic import atomic_file
+        from celltrace.io.results import write_cell_table
 
         path = Path(path)
         with atomic_file(path, overwrite=overwrite) as tmp:
-            self.cell_table(movie).to_csv(tmp, index=False)
+            write_cell_table(self, tmp, movie)
         return path
 
     def to_napari_tracks(self) -> tuple[np.ndarray, dict[int, list[int]]]:
@@ -310,6 +314,15 @@ def frame_measurements(labels: np.ndarray, image: np.ndarray | None, t: int) -> 
         "bbox_min_y": bbox[:, 0], "bbox_min_x": bbox[:, 1], "bbox_max_y": bbox[:, 2], "bbox_max_x": bbox[:, 3],
         "mean_intensity": obj["mean_intensity"].to_numpy() if image is not None else np.full(present.size, np.nan),
     })
+
+
+def in_sorted(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
+    """For each of ``values``, whether it is in the ascending array ``sorted_ref`` (binary search:
+    ``O(n log m)``, no sorting of ``sorted_ref``)."""
+    if sorted_ref.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    i = np.clip(np.searchsorted(sorted_ref, values), 0, sorted_ref.size - 1)
+    return sorted_ref[i] == values
 
 
 def label_problem(frame: np.ndarray) -> str | None:

@@ -4,11 +4,11 @@ Fields: ``celltrace`` (version), ``method``, ``parameters`` (every parameter wit
 the method's resolved config), ``overrides`` (what the user set), ``derived`` (values the method
 measured on the movie and used, e.g. the cell radius), ``weights`` (path and SHA-256 of
 each weights file read; empty for methods without weights), ``device``, ``input`` and ``masks``
-(absolute paths), ``n_frames``, ``frame_shape``, ``min_track_length``, ``timings`` (seconds),
-``date`` (start, ISO 8601 with time zone), ``command``, ``python``; the movie's scale
-``pixel_size_um`` ([y, x] in µm) and ``frame_interval_s`` (null when unknown) with ``scale_from``
-(for each: ``file``, or ``given`` with what the file said) and, for microscope files, the
-``selection`` read (scene, channel, z).
+(absolute paths), ``n_frames``, ``frame_shape``, ``n_tracks``, ``n_divisions``, ``min_track_length``,
+``timings`` (seconds), ``date`` (start, ISO 8601 with time zone), ``command``, ``python``; the
+movie's scale ``pixel_size_um`` ([y, x] in µm) and ``frame_interval_s`` (null when unknown) with
+``scale_from`` (for each: ``file``, or ``given`` with what the file said) and, for microscope
+files, the ``selection`` read (scene, channel, z).
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def run_record(meta: dict[str, Any], *, method: str, input: str | Path, n_frames: int,
                frame_shape: tuple[int, ...], date: str, timings: dict[str, float],
                masks: str | Path | None = None, overrides: dict[str, Any] | None = None,
-               min_track_length: int | None = None, command: str | None = None) -> dict[str, Any]:
-    """The ``run.json`` record of a result whose ``meta`` was filled by :func:`celltrace.track`."""
+               min_track_length: int | None = None, command: str | None = None,
+               n_tracks: int | None = None, n_divisions: int | None = None) -> dict[str, Any]:
+    """The ``run.json`` record of a result whose ``meta`` was filled by :func:`celltrace.track`
+    (``n_tracks``, ``n_divisions``: what it found, for summaries that do not reread the masks)."""
     from celltrace import __version__
 
     weights = [{"path": str(Path(p).resolve()), "sha256": sha256_file(p)} for p in meta.get("weights_files") or []]
@@ -52,6 +54,7 @@ def run_record(meta: dict[str, Any], *, method: str, input: str | Path, n_frames
         "weights": weights, "device": meta.get("device"),
         "input": str(Path(input).resolve()), "masks": str(Path(masks).resolve()) if masks is not None else None,
         "n_frames": int(n_frames), "frame_shape": [int(s) for s in frame_shape],
+        "n_tracks": n_tracks, "n_divisions": n_divisions,
         "min_track_length": min_track_length, "dropped_tracks": meta.get("dropped_tracks"),
         "timings": {k: round(float(v), 3) for k, v in timings.items()}, "date": date, "command": command,
         "python": platform.python_version(),

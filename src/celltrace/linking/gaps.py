@@ -43,10 +43,11 @@ class GapCloser:
     def __call__(self, objects: Sequence[pd.DataFrame], links: np.ndarray) -> np.ndarray:
         """Extra links ``(t_e, label_e, t_s, label_s)`` given the per-frame tables and current links."""
         T = len(objects)
-        frames = [obj.assign(t=t) for t, obj in enumerate(objects) if len(obj)]
+        frames = [obj for obj in objects if len(obj)]
         if len(frames) < 2:
             return np.zeros((0, 4), dtype=np.int64)
-        table = pd.concat(frames, ignore_index=True)
+        table = pd.concat(frames, ignore_index=True)  # one table, no per-frame copies (long movies)
+        table["t"] = np.repeat(np.arange(T, dtype=np.int64), [len(obj) for obj in objects])
         t_all = table["t"].to_numpy(np.int64)
         lab_all = table["label"].to_numpy(np.int64)
         # an object is a track end if it has no outgoing link, a track start if no incoming one

@@ -278,10 +278,8 @@ class LAPLinker:
         T = len(objects)
         labels = [obj["label"].to_numpy(dtype=np.int64) for obj in objects]
         out: list[np.ndarray] = []
-        frame_links: list[FrameLinks] = []
         for t in tqdm(range(T - 1), desc="linking", unit="frame", disable=not progress):
             fl = self.link_pair(t, objects[t], objects[t + 1])
-            frame_links.append(fl)
             if self.divisions is not None:
                 mothers, daughters = self.divisions(t, objects[t], objects[t + 1], fl.rows, fl.cols)
                 if len(mothers):
