@@ -7,5 +7,6 @@ divisions. Trained on TRA markers only (no segmentation), pre-trained on synthet
 """
 
 from celltrace.methods.cap.config import CapConfig
+from celltrace.methods.cap.tracker import CapTracker, find_weights
 
-__all__ = ["CapConfig"]
+__all__ = ["CapConfig", "CapTracker", "find_weights"]
