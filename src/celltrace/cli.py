@@ -52,6 +52,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     with atomic_dir(out, overwrite=args.overwrite, checked=True) as tmp:  # one there now appeared meanwhile
         write_ctc_files(result, tmp, kind="res")
         result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
+        if result.points is not None:  # point trackers (cap): frame, label, y, x, visibility
+            result.points[result.points["label"].isin(result.lineage["label"])].to_csv(tmp / "points.csv", index=False)
         timings = {**result.meta.get("timing", {}), "track_s": t1 - t0, "write_s": time.perf_counter() - t1}
         write_run(tmp, run_record(result.meta, method=args.method, input=args.input, masks=args.masks,
                                   n_frames=result.n_frames, frame_shape=result.shape[1:], date=date,
