@@ -21,6 +21,8 @@ Methods:
   caliban-noaug(-learned)   models trained without the photometric shifts (spatial and shift only)
   caliban-shipped(-learned) the package's caliban segmentation weights (psc, synth only)
   embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
+  cap                  CAP (points; TRA markers only): DIR/cap-<variant>.pt, or the shipped weights where
+                       their manifest says they trained on region 0:0.6 (spatial, shift) or for psc, synth
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
 worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
@@ -91,6 +93,18 @@ class Runners:
         return load_tracker("caliban", linker="learned").track(Movie(frames=frames), masks=np.asarray(result.masks),
                                                                progress=False)
 
+    def cap(self, frames: np.ndarray, case: Case) -> Tracking | None:
+        own = self.models / f"cap-{case.variant}.pt"
+        if own.exists():
+            return load_tracker("cap", weights=str(own)).track(Movie(frames=frames), progress=False)
+        from celltrace.methods.cap.tracker import DEFAULT_WEIGHTS
+
+        manifest = DEFAULT_WEIGHTS.with_suffix(".json")
+        region = json.loads(manifest.read_text()).get("region") if manifest.exists() else None
+        if case.variant == "full" or (case.variant == "spatial" and region == "0:0.6"):
+            return load_tracker("cap").track(Movie(frames=frames), progress=False)
+        return None
+
     def table(self, names: list[str]) -> dict:
         out = {}
         for n in names:
@@ -100,6 +114,8 @@ class Runners:
                 out[n] = lambda f, c: self.classic(f, c, **BASELINE_PARAMS)
             elif n == "embedtrack":
                 out[n] = self.embedtrack
+            elif n == "cap":
+                out[n] = self.cap
             elif n.startswith("caliban"):
                 rest = n[len("caliban"):].lstrip("-")
                 learned = rest.endswith("learned")

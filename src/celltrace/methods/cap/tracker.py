@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage as ndi
 
 from celltrace.errors import CelltraceError, InputError
 from celltrace.frames import FrameStore, Frames, as_frames
@@ -194,6 +195,7 @@ class CapTracker(LearnedTracker):
             img = np.zeros((H, W), np.uint32)
             g = by_frame.get(t)
             obj = objects(t) if objects is not None and g is not None else None
+            boxes = ndi.find_objects(obj) if obj is not None else []
             used: set[int] = set()
             if g is not None:
                 for k, y, x in zip(g["track"].to_numpy(int), g["y"].to_numpy(float), g["x"].to_numpy(float)):
@@ -201,12 +203,14 @@ class CapTracker(LearnedTracker):
                     if obj is not None:
                         i, j = int(np.clip(round(y), 0, H - 1)), int(np.clip(round(x), 0, W - 1))
                         lab = int(obj[i, j])
-                    if lab > 0 and lab not in used:
+                    if lab > 0 and lab not in used and boxes[lab - 1] is not None:
                         used.add(lab)
-                        where = (obj == lab) & (img == 0)
+                        sl = boxes[lab - 1]
+                        where = (obj[sl] == lab) & (img[sl] == 0)
                         if where.any():
-                            img[where] = k
-                            pixel[(t, k)] = int(np.flatnonzero(where)[0])
+                            img[sl][where] = k
+                            i, j = np.argwhere(where)[0]
+                            pixel[(t, k)] = int((sl[0].start + i) * W + sl[1].start + j)
                             continue
                     p = paint_disk(img, y, x, disk_r, k)
                     if p >= 0:
