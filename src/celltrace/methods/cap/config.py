@@ -24,7 +24,7 @@ class CapConfig(MethodConfig):
               "crop": AT_LEAST_ONE, "max_queries": AT_LEAST_ONE, "lr": POSITIVE, "batch": AT_LEAST_ONE,
               "synth_fraction": FRACTION, "visibility_threshold": FRACTION, "l_win": AT_LEAST_ONE,
               "pretrain_fraction": FRACTION, "marker_radius": POSITIVE, "position_scale": POSITIVE}
-    choices = {"marker": ("disk", "mask")}
+    choices = {"marker": ("disk", "mask"), "detect_at": ("full", "network")}
 
     # --- network (§3.2)
     channels: int = 64
@@ -90,6 +90,12 @@ class CapConfig(MethodConfig):
     marker: str = "mask"
     """How a point becomes a marker in the result: ``mask`` = the detector's object containing it
     (a disk where none does), ``disk`` = a disk of ``marker_radius`` cell radii."""
+    gate: bool = True
+    """End a track whose point lies on no detected object, or on one an older track holds
+    (RAW inference with a detector; our addition: the paper's network alone decides)."""
+    detect_at: str = "full"
+    """Where the default detector (the default method's segmentation) runs: ``full`` resolution
+    (its own accuracy; its objects are the markers) or ``network`` scale (faster, coarser)."""
     marker_radius: float = 0.7
     """Disk radius as a fraction of the cell radius."""
 

@@ -56,14 +56,22 @@ class FeatureCache:
 
 
 def _label_at(labels: np.ndarray, y: float, x: float) -> int:
+    """The object at ``(y, x)``, else the most frequent object among its 8 neighbours, else 0."""
     H, W = labels.shape
     i, j = int(round(y)), int(round(x))
-    return int(labels[i, j]) if 0 <= i < H and 0 <= j < W else 0
+    if not (0 <= i < H and 0 <= j < W):
+        return 0
+    if labels[i, j]:
+        return int(labels[i, j])
+    near = labels[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
+    near = near[near > 0]
+    return int(np.bincount(near).argmax()) if near.size else 0
 
 
 @torch.no_grad()
 def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], detect: Callable[[int], np.ndarray],
-                  n_frames: int, min_area: float = 0.0, device: str = "cpu", progress: bool = False) -> dict[int, PointTrack]:
+                  n_frames: int, min_area: float = 0.0, gate: bool = True, device: str = "cpu",
+                  progress: bool = False) -> dict[int, PointTrack]:
     """Rolling-as-window inference (Alg. 1) over ``n_frames`` frames at network scale.
 
     ``frame(t)`` is the network input of frame ``t`` (:func:`prepare_frame`), ``detect(t)`` a label
@@ -75,7 +83,9 @@ def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], de
       ``visibility_threshold``),
     * divided when the cell slot is not visible and both daughter slots are: the track ends at
       ``f − 1`` and two daughter tracks begin at ``f``,
-    * ended when no slot is visible;
+    * ended when no slot is visible, or (``gate``) when its point lies on no detected object or on
+      one that an older track's point already holds (a track that drifted off its cell ends
+      rather than leaving a false marker; the cell, if still there, comes back as a new cell);
 
     a detected object of at least ``min_area`` pixels that holds no continued or daughter point is a
     new cell. At the first frame with a division or a new cell the next window starts, with the
@@ -135,10 +145,15 @@ def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], de
                     cont[i] = (*loc[k, n, s], v[s])
                 else:
                     alive[i] = False
+            owner: dict[int, int] = {}
             for i, (y, x, v) in list(cont.items()):
-                if not (0 <= y <= H - 1 and 0 <= x <= W - 1):  # left the field of view
+                lab = _label_at(det, y, x)
+                # left the field of view; with gating: on no detected object, or on one an older track holds
+                if not (0 <= y <= H - 1 and 0 <= x <= W - 1) or (gate and (lab == 0 or lab in owner)):
                     del cont[i]
                     alive[i] = False
+                elif lab:
+                    owner[lab] = i
             held = {_label_at(det, y, x) for y, x, _ in cont.values()}
             held |= {_label_at(det, y, x) for ds in divisions.values() for y, x, _ in ds}
             new = objects(det, held)

@@ -114,8 +114,9 @@ class CapTracker(LearnedTracker):
     # ------------------------------------------------------------------ detector
     def _detector(self, movie: Movie, given: Frames | None, table: pd.DataFrame | None):
         """``(radius, detect)``: the cell radius (source px) and ``detect(t, scale, shape)``, the
-        detector's label image of frame ``t`` at network scale (``None`` for a points table): the
-        user's masks resampled, or the default method's segmentation run at network scale."""
+        detector's label image of frame ``t`` (``None`` for a points table): the user's masks or the
+        default method's segmentation at full resolution, or (``detect_at=network``) that
+        segmentation run on the frame resampled to ``shape``."""
         from celltrace.methods.classic import ClassicTracker
 
         if given is not None:
@@ -123,11 +124,13 @@ class CapTracker(LearnedTracker):
             areas = np.bincount(first.ravel())[1:]
             areas = areas[areas > 0]
             radius = float(np.sqrt(np.median(areas) / np.pi)) if areas.size else 10.0
-            return radius, lambda t, s, shape: resample(np.asarray(given[t]), s, shape, order=0)
+            return radius, lambda t, s, shape: np.asarray(given[t])
         classic = ClassicTracker()
         radius = classic.estimate_radius(movie)
         if table is not None:
             return radius, None
+        if self.config.detect_at == "full":
+            return radius, lambda t, s, shape: classic.segment(np.asarray(movie[t]), radius)
         return radius, lambda t, s, shape: classic.segment(resample(np.asarray(movie[t], np.float32), s, shape),
                                                            radius * s)
 
@@ -159,15 +162,18 @@ class CapTracker(LearnedTracker):
                 for k, (y, x) in enumerate(zip(rows["y"].to_numpy(float), rows["x"].to_numpy(float)), start=1):
                     paint_disk(net, y * scale, x * scale, 0.5 * c.cell_radius, k)
                 full = None
+            elif given is not None or c.detect_at == "full":
+                full = detect_full(t, scale, net_shape)
+                net = resample(full, scale, net_shape, order=0)
             else:
                 net = detect_full(t, scale, net_shape)
-                full = np.asarray(given[t]) if given is not None else (
-                    resample(net, 1.0 / scale, (H, W), order=0) if c.marker == "mask" else None)
+                full = resample(net, 1.0 / scale, (H, W), order=0) if c.marker == "mask" else None
             timing["detector_s"] += time.perf_counter() - a
             return net, full
 
         tracks = raw_inference(model, lambda t: prepare_frame(np.asarray(movie[t]), scale), lambda t: detections(t)[0],
-                               T, min_area=0.25 * np.pi * c.cell_radius ** 2, device=self.device, progress=progress)
+                               T, min_area=0.25 * np.pi * c.cell_radius ** 2, gate=c.gate, device=self.device,
+                               progress=progress)
         t1 = time.perf_counter()
         tracking = self.render(tracks, (T, H, W), scale, radius,
                                (lambda t: detections(t)[1]) if c.marker == "mask" and detect_full is not None else None)
