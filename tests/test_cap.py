@@ -133,3 +133,18 @@ def test_cli_track_with_shipped_weights_writes_a_valid_res(tmp_path):
     assert list(points.columns) == ["frame", "label", "y", "x", "visibility"]
     assert set(points["label"]) <= set(res.lineage["label"])
     assert ((points["visibility"] >= 0) & (points["visibility"] <= 1)).all()
+
+
+def test_raw_inference_gated_by_the_detector_ends_a_track_off_every_object():
+    c = CapConfig(**{**TINY, "l_win": 8})
+    model = CapModel(c).eval()
+    with torch.no_grad():
+        model.visibility.weight.zero_()
+        model.visibility.bias.copy_(torch.tensor([6.0, -6.0, -6.0]))
+    frames, labels = _blob_frames(10, (64, 64), [(0, 16, 16), (0, 40, 44)])
+    labels[6:][labels[6:] == 2] = 0  # the detector loses cell 2 from frame 6 on
+    gated = raw_inference(model, lambda t: frames[t], lambda t: labels[t], 10, min_area=10)
+    assert [p[0] for p in gated[2].points] == list(range(6))
+    assert [p[0] for p in gated[1].points] == list(range(10))
+    free = raw_inference(model, lambda t: frames[t], lambda t: labels[t], 10, min_area=10, gate=False)
+    assert [p[0] for p in free[2].points] == list(range(10))
