@@ -2,7 +2,7 @@
 CTC sequence, and its TRA beside the point-based TRA of :mod:`celltrace.metrics.points`.
 
     python benchmarks/cap_speed.py [--seq ../shared/data/ctc/Fluo-N2DH-GOWT1/02] [--threads 2]
-                                   [--device cpu] [--frames N] [--weights W]
+                                   [--device cpu] [--weights W] [--param NAME=VALUE ...]
 
 The command runs as a subprocess with ``OMP_NUM_THREADS`` = ``--threads``; the wall time includes
 start-up and the detector (the default method's segmentation at network scale, run on every frame
@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--weights", help="weights file (default: the shipped ones)")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="passed to the tracker")
     ap.add_argument("--no-score", action="store_true", help="only time it")
     a = ap.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads),
@@ -39,12 +40,13 @@ def main() -> None:
         out = Path(tmp) / "R"
         cmd = [sys.executable, "-m", "celltrace.cli", "track", a.seq, "--method", "cap", "--out", str(out), "--quiet",
                "--device", a.device] + (["--param", f"weights={a.weights}"] if a.weights else [])
+        cmd += [x for p in a.param for x in ("--param", p)]
         t0 = time.perf_counter()
         subprocess.run(cmd, env=env, check=True)
         wall = time.perf_counter() - t0
         run = json.loads((out / "run.json").read_text())
         n = int(run.get("n_frames") or len(list(out.glob("mask*.tif"))))
-        print(f"sequence {a.seq}: {n} frames, {a.threads} threads, device {a.device}")
+        print(f"sequence {a.seq}: {n} frames, {a.threads} threads, device {a.device}, params {a.param}")
         print(f"wall {wall:.1f} s = {wall / n:.3f} s/frame (whole command, start-up included)")
         timing = run.get("timings") or run.get("timing") or {}
         print("tracker timing:", {k: round(v, 2) for k, v in timing.items() if isinstance(v, (int, float))})
