@@ -23,6 +23,8 @@ Methods:
   embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
   boxtrack(-boxes)     BoxTrack with its shipped spatial weights (not lodo), prompted by the default
                        detector's first frame (-boxes: by the first GT frame's boxes)
+  cap                  CAP (points; TRA markers only): DIR/cap-<variant>.pt, or the shipped weights where
+                       their manifest says they trained on region 0:0.6 (spatial, shift) or for psc, synth
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
 worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
@@ -102,6 +104,17 @@ class Runners:
 
         boxes = truth_boxes(case.gt, case.seg) if gt_boxes else None
         return load_tracker("boxtrack", boxes=boxes).track(Movie(frames=frames), progress=False)
+    def cap(self, frames: np.ndarray, case: Case) -> Tracking | None:
+        own = self.models / f"cap-{case.variant}.pt"
+        if own.exists():
+            return load_tracker("cap", weights=str(own)).track(Movie(frames=frames), progress=False)
+        from celltrace.methods.cap.tracker import DEFAULT_WEIGHTS
+
+        manifest = DEFAULT_WEIGHTS.with_suffix(".json")
+        region = json.loads(manifest.read_text()).get("region") if manifest.exists() else None
+        if case.variant == "full" or (case.variant == "spatial" and region == "0:0.6"):
+            return load_tracker("cap").track(Movie(frames=frames), progress=False)
+        return None
 
     def table(self, names: list[str]) -> dict:
         out = {}
@@ -114,6 +127,8 @@ class Runners:
                 out[n] = self.embedtrack
             elif n in ("boxtrack", "boxtrack-boxes"):
                 out[n] = (lambda g: lambda f, c: self.boxtrack(f, c, gt_boxes=g))(n == "boxtrack-boxes")
+            elif n == "cap":
+                out[n] = self.cap
             elif n.startswith("caliban"):
                 rest = n[len("caliban"):].lstrip("-")
                 learned = rest.endswith("learned")

@@ -17,6 +17,7 @@ from celltrace.tracking import Tracking
 
 CELLS_FILE = "cells.csv"
 MOT_FILE = "mot.txt"
+POINTS_FILE = "points.csv"
 CHUNK_FRAMES = 64
 """Frames measured per block of ``cells.csv`` rows (bounds the rows held in memory)."""
 
@@ -42,12 +43,16 @@ def write_results(tracking: Tracking, folder: Path, movie: Any = None) -> None:
     """Write the result files of ``tracking`` into the existing ``folder`` (a temporary one that
     :func:`~celltrace.io.atomic.atomic_dir` renames into place): CTC RES masks and lineage, and
     ``cells.csv`` (mean intensities from ``movie``), and ``mot.txt`` (:mod:`celltrace.io.mot`) when
-    the method scored each object (``meta["scores"]``). ``run.json`` comes last
+    the method scored each object (``meta["scores"]``), and ``points.csv`` for point trackers
+    (``tracking.points`` of the tracks kept). ``run.json`` comes last
     (:func:`~celltrace.io.runinfo.write_run`), with the time the writing took."""
     write_ctc_files(tracking, folder, kind="res")
     write_cell_table(tracking, folder / CELLS_FILE, movie)
     if "scores" in tracking.meta:  # box-prompted methods (boxtrack): MOT/CTMC text with their scores
         write_mot(tracking, folder / MOT_FILE, scores=tracking.meta["scores"])
+    if tracking.points is not None:  # point trackers (cap): frame, label, y, x, visibility
+        kept = tracking.points[tracking.points["label"].isin(tracking.lineage["label"])]
+        kept.to_csv(folder / POINTS_FILE, index=False)
 
 
-__all__ = ["CELLS_FILE", "CHUNK_FRAMES", "MOT_FILE", "write_cell_table", "write_results"]
+__all__ = ["CELLS_FILE", "CHUNK_FRAMES", "MOT_FILE", "POINTS_FILE", "write_cell_table", "write_results"]

@@ -25,6 +25,7 @@ KNOWN_METHODS: dict[str, str] = {
     "caliban": "celltrace.methods.caliban",
     "embedtrack": "celltrace.methods.embedtrack",
     "boxtrack": "celltrace.methods.boxtrack",
+    "cap": "celltrace.methods.cap",
 }
 
 # chosen on the generalization protocol (celltrace.protocol, benchmarks/generalization.py): the

@@ -15,6 +15,7 @@ TRAINERS: dict[str, str] = {
     "caliban-linking": "celltrace.methods.caliban.link_train:train_caliban_linking",
     "embedtrack": "celltrace.methods.embedtrack.train:train_embedtrack",
     "boxtrack": "celltrace.methods.boxtrack.train:train_boxtrack",
+    "cap": "celltrace.methods.cap.train:train_cap",
 }
 
 
