@@ -14,6 +14,7 @@ TRAINERS: dict[str, str] = {
     "caliban": "celltrace.methods.caliban.seg_train:train_caliban",
     "caliban-linking": "celltrace.methods.caliban.link_train:train_caliban_linking",
     "embedtrack": "celltrace.methods.embedtrack.train:train_embedtrack",
+    "distnet2d": "celltrace.methods.distnet2d.train:train_distnet2d",
 }
 
 
