@@ -24,6 +24,7 @@ KNOWN_METHODS: dict[str, str] = {
     "classic": "celltrace.methods.classic",
     "caliban": "celltrace.methods.caliban",
     "embedtrack": "celltrace.methods.embedtrack",
+    "distnet2d": "celltrace.methods.distnet2d",
 }
 
 # chosen on the generalization protocol (celltrace.protocol, benchmarks/generalization.py): the

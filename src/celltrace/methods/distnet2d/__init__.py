@@ -9,5 +9,6 @@ links that contradict the multiplicity are corrected or reported as suspects.
 """
 
 from celltrace.methods.distnet2d.config import DistNet2DConfig
+from celltrace.methods.distnet2d.tracker import DistNet2DTracker, find_weights
 
-__all__ = ["DistNet2DConfig"]
+__all__ = ["DistNet2DConfig", "DistNet2DTracker", "find_weights"]
