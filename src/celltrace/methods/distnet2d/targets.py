@@ -172,6 +172,68 @@ def histogram_deformation(images: list[np.ndarray], rng: np.random.Generator, kn
     return out
 
 
+def _paint(lab: np.ndarray, values: dict[int, tuple[np.ndarray | None, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Maps ``(2, H, W)`` of each cell's displacement (NaN = none) and ``(H, W)`` of its class (−1 = none)."""
+    disp = np.full((2,) + lab.shape, np.nan, np.float32)
+    mult = np.full(lab.shape, -1, np.int64)
+    ids = np.unique(lab[lab > 0])
+    if not values or not ids.size:
+        return disp, mult
+    lut_d = np.full((int(ids.size) + 1, 2), np.nan, np.float32)
+    lut_m = np.full(int(ids.size) + 1, -1, np.int64)
+    for n, i in enumerate(ids.tolist(), start=1):
+        if i in values:
+            d, m = values[i]
+            lut_m[n] = m
+            if d is not None:
+                lut_d[n] = d
+    rank = np.where(lab > 0, np.searchsorted(ids, lab) + 1, 0)
+    return np.moveaxis(lut_d[rank], -1, 0), lut_m[rank]
+
+
+def pair_maps(lab_a: np.ndarray, lab_b: np.ndarray, centres_a: dict[int, np.ndarray], centres_b: dict[int, np.ndarray],
+              links: dict[int, int]) -> dict[str, np.ndarray]:
+    """Tracking targets of a pair (module docstring) on label images ``lab_a`` (earlier) and ``lab_b``
+    with centres in their pixel coordinates and ``links`` (cell of ``b`` → previous cell in ``a``, 0
+    none): ``disp_bwd`` ``(2, H, W)`` and ``mult_bwd`` ``(H, W)`` at ``b``'s cells, ``disp_fwd`` and
+    ``mult_fwd`` at ``a``'s tracked cells (NaN / −1 where there is no target)."""
+    nxt: dict[int, list[int]] = {}
+    for j, i in links.items():
+        if i:
+            nxt.setdefault(i, []).append(j)
+    bwd = {j: (np.asarray(centres_b[j]) - np.asarray(centres_a[i]) if i else None, 1 if i else 0)
+           for j, i in links.items()}
+    fwd = {}
+    for i in centres_a:
+        if i >= UNTRACKED:
+            continue
+        js = nxt.get(i, [])
+        d = np.mean([centres_b[j] for j in js], axis=0) - np.asarray(centres_a[i]) if js else None
+        fwd[i] = (d, min(len(js), 2))
+    disp_bwd, mult_bwd = _paint(lab_b, bwd)
+    disp_fwd, mult_fwd = _paint(lab_a, fwd)
+    return {"disp_bwd": disp_bwd, "mult_bwd": mult_bwd, "disp_fwd": disp_fwd, "mult_fwd": mult_fwd}
+
+
+def ideal_maps(prev: np.ndarray, curr: np.ndarray, parents: dict[int, int]) -> dict[str, np.ndarray]:
+    """The maps a perfect network would predict for frame ``curr`` and the pair ``(prev, curr)`` of
+    ground-truth label images whose labels are track ids (``parents``: id → parent id): ``edm``,
+    ``gdcm``, displacements (0 where undefined) and one-hot multiplicity probabilities — the
+    input of :func:`~celltrace.methods.distnet2d.tracker.track_maps` for testing the post-processing."""
+    from celltrace.methods.embedtrack.targets import medoids
+
+    ca, cb = medoids(prev), medoids(curr)
+    links = {j: previous_cell(j, ca, parents) for j in cb}
+    pm = pair_maps(prev, curr, {k: np.array(v, float) for k, v in ca.items()},
+                   {k: np.array(v, float) for k, v in cb.items()}, links)
+    out = {"edm": edm_map(curr), "gdcm": gdcm_map(curr, cb)}
+    for d in ("bwd", "fwd"):
+        out[f"disp_{d}"] = np.nan_to_num(pm[f"disp_{d}"])
+        cls = pm[f"mult_{d}"]
+        out[f"mult_{d}"] = np.stack([(cls == k) for k in range(3)]).astype(np.float32)
+    return out
+
+
 # ---------------------------------------------------------------------- the window sampler
 class WindowBatches:
     """``batches(step)`` → ``config.batch`` augmented training windows (a callable for
@@ -257,53 +319,16 @@ class WindowBatches:
         out["image"] = np.stack(self._photometric(images, rng))
         out["edm"], out["edm_weight"] = np.stack(edm), np.stack(edm_w)
         out["gdcm"], out["gdcm_weight"] = np.stack(gdcm), np.stack(gdcm_w)
-        P, (h, w) = len(self.pairs), labels[0].shape
-        disp = {d: np.zeros((P, 2, h, w), np.float32) for d in ("bwd", "fwd")}
-        mult = {d: np.full((P, h, w), -1, np.int64) for d in ("bwd", "fwd")}
+        maps = {k: [] for k in ("disp_bwd", "mult_bwd", "disp_fwd", "mult_fwd")}
         parents = self.parents[seq]
-        for k, (a, b) in enumerate(self.pairs):
+        for a, b in self.pairs:
             fa, fb = fts[a], fts[b]
-            links = pair_links(fa, fb, parents)
-            nxt: dict[int, list[int]] = {}
-            for j, i in links.items():
-                if i:
-                    nxt.setdefault(i, []).append(j)
             pa = {i: transform_points(np.array([p], float), trs[a])[0] for i, p in fa.centres.items()}
             pb = {j: transform_points(np.array([p], float), trs[b])[0] for j, p in fb.centres.items()}
-            self._paint(labels[b], disp["bwd"][k], mult["bwd"][k],
-                        {j: (pb[j] - pa[i] if i else None, 1 if i else 0) for j, i in links.items()})
-            fwd = {}
-            for i in fa.centres:
-                if i >= UNTRACKED:
-                    continue
-                js = nxt.get(i, [])
-                d = np.mean([pb[j] for j in js], axis=0) - pa[i] if js else None
-                fwd[i] = (d, min(len(js), 2))
-            self._paint(labels[a], disp["fwd"][k], mult["fwd"][k], fwd)
-        for d in ("bwd", "fwd"):
-            out[f"disp_{d}"], out[f"mult_{d}"] = disp[d], mult[d]
+            for k, v in pair_maps(labels[a], labels[b], pa, pb, pair_links(fa, fb, parents)).items():
+                maps[k].append(v)
+        out.update({k: np.stack(v) for k, v in maps.items()})
         return out
-
-    @staticmethod
-    def _paint(lab: np.ndarray, disp: np.ndarray, mult: np.ndarray,
-               values: dict[int, tuple[np.ndarray | None, int]]) -> None:
-        """Write each cell's displacement (NaN = none) and class into the maps at its pixels."""
-        if not values:
-            return
-        ids = np.unique(lab[lab > 0])
-        if not ids.size:
-            return
-        lut_d = np.full((int(ids.size) + 1, 2), np.nan, np.float32)
-        lut_m = np.full(int(ids.size) + 1, -1, np.int64)
-        for n, i in enumerate(ids.tolist(), start=1):
-            if i in values:
-                d, m = values[i]
-                lut_m[n] = m
-                if d is not None:
-                    lut_d[n] = d
-        rank = np.where(lab > 0, np.searchsorted(ids, lab) + 1, 0)
-        disp[:] = np.moveaxis(lut_d[rank], -1, 0)
-        mult[:] = lut_m[rank]
 
     def _photometric(self, images: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
         c = self.config
@@ -386,5 +411,5 @@ def distnet2d_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
 
 
 __all__ = ["edm_map", "gdcm_map", "FrameTargets", "frame_targets", "previous_cell", "pair_links", "WindowBatches",
-           "collate", "pseudo_huber", "balanced_cross_entropy", "distnet2d_loss", "random_normalize",
+           "collate", "pair_maps", "ideal_maps", "pseudo_huber", "balanced_cross_entropy", "distnet2d_loss", "random_normalize",
            "histogram_deformation"]

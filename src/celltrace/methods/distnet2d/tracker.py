@@ -8,6 +8,7 @@ correction could not resolve, and links that contradict the multiplicity, are wr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +87,7 @@ class DistNet2DTracker(LearnedTracker):
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
         """Segment (unless ``masks`` is given) and link every frame; timings in ``meta['timing']``,
         suspects in ``meta['suspects']``, corrections in ``meta['corrections']``."""
-        from tqdm.auto import tqdm
-
         from celltrace.methods.distnet2d.infer import NormalizedFrames, predict_maps
-        from celltrace.methods.distnet2d.postprocess import segment_maps
-        from celltrace.methods.distnet2d.tracking_step import link_pair
 
         if not isinstance(movie, Movie):
             movie = Movie(frames=movie)
@@ -100,53 +97,66 @@ class DistNet2DTracker(LearnedTracker):
         given = as_frames(masks) if masks is not None else None
         if given is not None and (len(given) != T or tuple(given.shape[1:]) != tuple(movie.shape[1:])):
             raise CelltraceError(f"masks of shape {tuple(given.shape)} do not match the movie's {tuple(movie.shape)}")
-        store = FrameStore(tuple(movie.shape[1:]), np.uint32, prefix="celltrace-dn-")
         frames = NormalizedFrames(movie, tuple(c.percentiles), keep=4 * max(1, c.frames) * max(1, c.gap))
-        links: list[tuple[int, int, int, int]] = []
-        suspects: list[dict] = []
-        corrections: list[dict] = []
-        labels_per_frame: list[np.ndarray] = []
-        timing = {"network_s": 0.0, "segmentation_s": 0.0, "linking_s": 0.0}
-        t_start = time.perf_counter()
-        prev_lab = prev_edm = None
-        for t in tqdm(range(T), desc="distnet2d", unit="frame", disable=not progress):
-            t0 = time.perf_counter()
-            maps = predict_maps(model, frames, t, T, c, self.device)
-            t1 = time.perf_counter()
-            if given is not None:
-                lab = np.asarray(given[t]).astype(np.uint32)
-            else:
-                lab = segment_maps(maps["edm"], maps["gdcm"], c)
-            t2 = time.perf_counter()
-            if prev_lab is not None:
-                res = link_pair(prev_lab, lab, maps, t, prev_edm, maps["edm"],
-                                correct=c.postprocess and given is None, min_size=c.min_size)
-                if res.prev_relabel:  # merged fragments of t−1: the links into them follow
-                    links = [(a, b, u, res.prev_relabel.get(v, v) if u == t - 1 else v) for a, b, u, v in links]
-                links += [(t - 1, i, t, j) for i, j in res.links]
-                suspects += res.suspects
-                corrections += res.corrections
-                store.append(prev_lab)
-                u = np.unique(prev_lab)
-                labels_per_frame.append(u[u > 0].astype(np.int64))
-            t3 = time.perf_counter()
-            timing["network_s"] += t1 - t0
-            timing["segmentation_s"] += t2 - t1
-            timing["linking_s"] += t3 - t2
-            prev_lab, prev_edm = lab, maps["edm"]
-        if prev_lab is not None:
-            store.append(prev_lab)
-            u = np.unique(prev_lab)
-            labels_per_frame.append(u[u > 0].astype(np.int64))
-        present = [set(v.tolist()) for v in labels_per_frame]
-        links = [k for k in links if k[1] in present[k[0]] and k[3] in present[k[2]]]
-        segmentation = store.frames()
-        tracking = Tracking.from_links(segmentation, links, labels_per_frame=labels_per_frame)
-        timing["total_s"] = time.perf_counter() - t_start
-        tracking.meta.update({"method": self.name, "weights": str(self.weights or DEFAULT_WEIGHTS), "timing": timing,
-                              "suspects": label_suspects(tracking, suspects),
-                              "corrections": corrections, "postprocess": c.postprocess})
+        tracking = track_maps(lambda t: predict_maps(model, frames, t, T, c, self.device), T,
+                              tuple(movie.shape[1:]), c, given, progress)
+        tracking.meta["weights"] = str(self.weights or DEFAULT_WEIGHTS)
         return tracking
 
 
-__all__ = ["DistNet2DTracker", "find_weights", "label_suspects", "DEFAULT_WEIGHTS", "WEIGHTS_DIR"]
+def track_maps(maps_of: Callable[[int], dict[str, np.ndarray]], n_frames: int, shape: tuple[int, ...],
+               config: DistNet2DConfig, masks: Frames | None = None, progress: bool = False) -> Tracking:
+    """Post-processing of DistNet2D on the maps of every frame (``maps_of(t)``: ``edm``, ``gdcm`` of
+    ``t`` and the pair maps of ``(t−1, t)``, as :func:`~celltrace.methods.distnet2d.infer.predict_maps`):
+    segment (unless ``masks``), link, correct (``config.postprocess``), collect suspects."""
+    from tqdm.auto import tqdm
+
+    from celltrace.methods.distnet2d.postprocess import segment_maps
+    from celltrace.methods.distnet2d.tracking_step import link_pair
+
+    c = config
+    store = FrameStore(tuple(shape), np.uint32, prefix="celltrace-dn-")
+    links: list[tuple[int, int, int, int]] = []
+    suspects: list[dict] = []
+    corrections: list[dict] = []
+    labels_per_frame: list[np.ndarray] = []
+    timing = {"network_s": 0.0, "segmentation_s": 0.0, "linking_s": 0.0}
+    t_start = time.perf_counter()
+    prev_lab = prev_edm = None
+
+    def keep(lab: np.ndarray) -> None:
+        store.append(lab)
+        u = np.unique(lab)
+        labels_per_frame.append(u[u > 0].astype(np.int64))
+
+    for t in tqdm(range(n_frames), desc="distnet2d", unit="frame", disable=not progress):
+        t0 = time.perf_counter()
+        maps = maps_of(t)
+        t1 = time.perf_counter()
+        lab = np.asarray(masks[t]).astype(np.uint32) if masks is not None else segment_maps(maps["edm"], maps["gdcm"], c)
+        t2 = time.perf_counter()
+        if prev_lab is not None:
+            res = link_pair(prev_lab, lab, maps, t, prev_edm, maps["edm"], correct=c.postprocess and masks is None,
+                            min_size=c.min_size)
+            if res.prev_relabel:  # merged fragments of t−1: the links into them follow
+                links = [(a, b, u, res.prev_relabel.get(v, v) if u == t - 1 else v) for a, b, u, v in links]
+            links += [(t - 1, i, t, j) for i, j in res.links]
+            suspects += res.suspects
+            corrections += res.corrections
+            keep(prev_lab)
+        timing["network_s"] += t1 - t0
+        timing["segmentation_s"] += t2 - t1
+        timing["linking_s"] += time.perf_counter() - t2
+        prev_lab, prev_edm = lab, maps["edm"]
+    if prev_lab is not None:
+        keep(prev_lab)
+    present = [set(v.tolist()) for v in labels_per_frame]
+    links = [k for k in links if k[1] in present[k[0]] and k[3] in present[k[2]]]
+    tracking = Tracking.from_links(store.frames(), links, labels_per_frame=labels_per_frame)
+    timing["total_s"] = time.perf_counter() - t_start
+    tracking.meta.update({"method": "distnet2d", "timing": timing, "suspects": label_suspects(tracking, suspects),
+                          "corrections": corrections, "postprocess": c.postprocess})
+    return tracking
+
+
+__all__ = ["DistNet2DTracker", "track_maps", "find_weights", "label_suspects", "DEFAULT_WEIGHTS", "WEIGHTS_DIR"]
