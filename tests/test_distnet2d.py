@@ -19,7 +19,7 @@ from celltrace.methods.embedtrack.targets import medoids, parents_of
 from celltrace.metrics import evaluate
 from celltrace.tracking import Tracking
 from celltrace.train.data import find_sequences, frame_refs
-from tests.conftest import ctc_gt, ctc_sequence
+from conftest import ctc_gt, ctc_sequence
 
 
 # ---------------------------------------------------------------------- window and network

@@ -38,6 +38,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     from celltrace.io.atomic import atomic_dir, check_output
     from celltrace.io.ctc import write_ctc_files
     from celltrace.io.runinfo import run_record, write_run
+    from celltrace.io.suspects import write_suspects
 
     # refuse before hours of work, not after: an output that exists or overlaps an input
     out = check_output(args.out, overwrite=args.overwrite, inputs=[("movie", args.input), ("masks", args.masks)])
@@ -52,13 +53,16 @@ def cmd_track(args: argparse.Namespace) -> int:
     with atomic_dir(out, overwrite=args.overwrite, checked=True) as tmp:  # one there now appeared meanwhile
         write_ctc_files(result, tmp, kind="res")
         result.cell_table(movie).to_csv(tmp / "cells.csv", index=False)
+        if result.meta.get("suspects") is not None:  # the method's own suspect links (io.suspects)
+            write_suspects(result.meta["suspects"], tmp)
         timings = {**result.meta.get("timing", {}), "track_s": t1 - t0, "write_s": time.perf_counter() - t1}
         write_run(tmp, run_record(result.meta, method=args.method, input=args.input, masks=args.masks,
                                   n_frames=result.n_frames, frame_shape=result.shape[1:], date=date,
                                   timings=timings, overrides=params, min_track_length=args.min_track_length,
                                   command=_command(args)))
     _say(args, f"{result.n_tracks} tracks, {len(result.divisions())} divisions in {result.n_frames} frames "
-               f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json)")
+               f"({args.method}) → {out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json"
+               + ("; suspects.csv" if result.meta.get("suspects") is not None else "") + ")")
     return 0
 
 

@@ -28,9 +28,17 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list] | None:
 
 
 def read_ctc_folder(path: str | list[str]) -> list[tuple[Any, dict, str]]:
-    """Layer data of one CTC folder: ``[(masks, {...}, "labels"), (tracks, {...}, "tracks")]``."""
-    from celltrace.napari._layers import tracking_layers
+    """Layer data of one CTC folder: ``[(masks, {...}, "labels"), (tracks, {...}, "tracks")]``, plus a
+    points layer of the method's suspect links when the folder has a ``suspects.csv``."""
+    from celltrace.io.suspects import SUSPECTS_FILE, read_suspects
+    from celltrace.napari._layers import suspects_layer, tracking_layers
     from celltrace.tracking import Tracking
 
     p = Path(path[0] if isinstance(path, list) else path)
-    return tracking_layers(Tracking.from_ctc(p), name=p.name)
+    tracking = Tracking.from_ctc(p)
+    layers = tracking_layers(tracking, name=p.name)
+    if (p / SUSPECTS_FILE).is_file():
+        points = suspects_layer(read_suspects(p), tracking.masks, name=p.name)
+        if points is not None:
+            layers.append(points)
+    return layers
