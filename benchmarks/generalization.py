@@ -21,6 +21,9 @@ Methods:
   caliban-noaug(-learned)   models trained without the photometric shifts (spatial and shift only)
   caliban-shipped(-learned) the package's caliban segmentation weights (psc, synth only)
   embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
+  distnet2d(-nopost)   DistNet2D trained on x < 0.6·W of the 02 sequences (DIR/distnet2d-spatial.pt, else
+                       the shipped weights, which are that model for now): spatial, shift, psc, synth;
+                       -nopost without the merge/split correction (the post-processing ablation)
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
 worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
@@ -40,7 +43,7 @@ import torch
 
 from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
-from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, run_protocol, shift_cases,
+from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, quick_cases, run_protocol, shift_cases,
                                 spatial_cases, summarise, synth_cases)
 from celltrace.tracking import Tracking
 
@@ -78,6 +81,13 @@ class Runners:
             return None
         return load_tracker("embedtrack").track(Movie(frames=frames), progress=False)
 
+    def distnet2d(self, frames: np.ndarray, case: Case, **params) -> Tracking | None:
+        if case.family == "lodo":
+            return None
+        p = self.models / "distnet2d-spatial.pt"
+        weights = {"weights": str(p)} if p.exists() else {}
+        return load_tracker("distnet2d", **weights, **params).track(Movie(frames=frames), progress=False)
+
     def caliban(self, frames: np.ndarray, case: Case, stem: str = "", learned: bool = False) -> Tracking | None:
         params = variant_params(self.models, case, stem)
         if params is None:
@@ -100,6 +110,10 @@ class Runners:
                 out[n] = lambda f, c: self.classic(f, c, **BASELINE_PARAMS)
             elif n == "embedtrack":
                 out[n] = self.embedtrack
+            elif n == "distnet2d":
+                out[n] = self.distnet2d
+            elif n == "distnet2d-nopost":
+                out[n] = lambda f, c: self.distnet2d(f, c, postprocess=False)
             elif n.startswith("caliban"):
                 rest = n[len("caliban"):].lstrip("-")
                 learned = rest.endswith("learned")
@@ -169,6 +183,7 @@ def main() -> None:
     ap.add_argument("--shift-frames", type=int, default=30, help="frames of each shift case (default 30)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generalization"))
     ap.add_argument("--render", action="store_true", help="only re-render results.md from --out/results.json")
+    ap.add_argument("--quick", action="store_true", help="the quick protocol (protocol.quick_cases) instead of the families")
     a = ap.parse_args()
     if a.render:
         d = json.loads((Path(a.out) / "results.json").read_text())
@@ -187,6 +202,8 @@ def main() -> None:
         cases.append(psc_case(extra, frames))
     if "synth" in a.families:
         cases += synth_cases()
+    if a.quick:
+        cases = quick_cases(root, extra)
     runners = Runners(Path(a.models))
     rows = run_protocol(cases, runners.table(a.methods))
     summary = summarise(rows)
