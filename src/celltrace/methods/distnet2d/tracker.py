@@ -87,7 +87,8 @@ class DistNet2DTracker(LearnedTracker):
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
         """Segment (unless ``masks`` is given) and link every frame; timings in ``meta['timing']``,
         suspects in ``meta['suspects']``, corrections in ``meta['corrections']``."""
-        from celltrace.methods.distnet2d.infer import NormalizedFrames, predict_maps
+        from celltrace.methods.distnet2d.infer import EncodedFrames, NormalizedFrames, predict_maps
+        from celltrace.methods.distnet2d.model import window_offsets
 
         if not isinstance(movie, Movie):
             movie = Movie(frames=movie)
@@ -97,8 +98,10 @@ class DistNet2DTracker(LearnedTracker):
         given = as_frames(masks) if masks is not None else None
         if given is not None and (len(given) != T or tuple(given.shape[1:]) != tuple(movie.shape[1:])):
             raise CelltraceError(f"masks of shape {tuple(given.shape)} do not match the movie's {tuple(movie.shape)}")
-        frames = NormalizedFrames(movie, tuple(c.percentiles), keep=4 * max(1, c.frames) * max(1, c.gap))
-        tracking = track_maps(lambda t: predict_maps(model, frames, t, T, c, self.device), T,
+        span = max(window_offsets(c.frames, c.gap)) - min(window_offsets(c.frames, c.gap)) + 2
+        frames = NormalizedFrames(movie, tuple(c.percentiles), keep=span)
+        encoded = EncodedFrames(model, frames, self.device, keep=span)
+        tracking = track_maps(lambda t: predict_maps(model, frames, t, T, c, self.device, encoded=encoded), T,
                               tuple(movie.shape[1:]), c, given, progress)
         tracking.meta["weights"] = str(self.weights or DEFAULT_WEIGHTS)
         return tracking
