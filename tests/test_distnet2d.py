@@ -15,7 +15,8 @@ from celltrace.methods.distnet2d.targets import (WindowBatches, distnet2d_loss, 
                                                   pair_links, pair_maps)
 from celltrace.methods.distnet2d.tracker import track_maps
 from celltrace.methods.distnet2d.tracking_step import link_pair
-from celltrace.methods.embedtrack.targets import medoids, parents_of
+from celltrace.segmentation.medoids import medoids
+from celltrace.train.instances import parents_of
 from celltrace.metrics import evaluate
 from celltrace.tracking import Tracking
 from celltrace.train.data import find_sequences, frame_refs

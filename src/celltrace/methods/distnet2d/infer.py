@@ -16,7 +16,7 @@ import torch
 
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import centre_index, window_offsets
-from celltrace.methods.embedtrack.targets import normalize
+from celltrace.nn.normalize import normalize
 from celltrace.nn.tiling import predict_tiled
 
 

@@ -2,7 +2,7 @@
 augmented training windows.
 
 **Maps of a frame** (instances by the shared rules of
-:func:`celltrace.methods.embedtrack.targets.frame_labels`: SEG objects with TRA identities, markers
+:func:`celltrace.train.instances.frame_labels`: SEG objects with TRA identities, markers
 of the cells a SEG frame leaves out, markers alone on frames without SEG):
 
 * ``EDM_i = min(d(i, B), d(i, F \\ C_j))`` for ``i ∈ C_j`` (Euclidean distance from the pixel to the
@@ -37,9 +37,10 @@ from scipy import ndimage as ndi
 
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import centre_index, window_offsets, window_pairs
-from celltrace.methods.embedtrack.targets import UNTRACKED, frame_labels, parents_of
 from celltrace.train.augment import Transform, apply_transform, draw_transform, transform_points
+from celltrace.segmentation.medoids import medoids
 from celltrace.train.data import CTCSequence, FrameRef, FrameSample
+from celltrace.train.instances import UNTRACKED, frame_labels, parents_of
 
 
 # ---------------------------------------------------------------------- maps of a frame
@@ -112,7 +113,7 @@ class FrameTargets:
 def frame_targets(sample: FrameSample, config: DistNet2DConfig | None = None) -> FrameTargets:
     """EDM, GDCM (on fully annotated cells) and the instances of one frame (module docstring)."""
     c = config or DistNet2DConfig()
-    fl = frame_labels(sample, c)  # type: ignore[arg-type]  # reads covered_fraction, ignore_factor/margin
+    fl = frame_labels(sample, c)
     labels = fl.labels
     if fl.kind == "seg":
         full = np.asarray(sample.seg) > 0
@@ -220,8 +221,6 @@ def ideal_maps(prev: np.ndarray, curr: np.ndarray, parents: dict[int, int]) -> d
     ground-truth label images whose labels are track ids (``parents``: id → parent id): ``edm``,
     ``gdcm``, displacements (0 where undefined) and one-hot multiplicity probabilities — the
     input of :func:`~celltrace.methods.distnet2d.tracker.track_maps` for testing the post-processing."""
-    from celltrace.methods.embedtrack.targets import medoids
-
     ca, cb = medoids(prev), medoids(curr)
     links = {j: previous_cell(j, ca, parents) for j in cb}
     pm = pair_maps(prev, curr, {k: np.array(v, float) for k, v in ca.items()},

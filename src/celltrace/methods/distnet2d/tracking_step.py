@@ -31,7 +31,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
 from celltrace.methods.distnet2d.postprocess import touching_pairs
-from celltrace.methods.embedtrack.targets import medoids
+from celltrace.segmentation.medoids import medoids
 
 MULTIPLICITY_NAMES = ("none", "one", "several")
 
