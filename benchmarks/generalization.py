@@ -191,19 +191,18 @@ def main() -> None:
         return
     root, extra = SHARED / "ctc", SHARED / "extra"
     frames = slice(0, a.frames) if a.frames else None
-    cases: list[Case] = []
-    if "spatial" in a.families:
+    cases: list[Case] = quick_cases(root, extra) if a.quick else []
+    families = [] if a.quick else a.families
+    if "spatial" in families:
         cases += spatial_cases(root, a.datasets, frames)
-    if "shift" in a.families:
+    if "shift" in families:
         cases += shift_cases(spatial_cases(root, a.datasets, slice(0, a.shift_frames)))
-    if "lodo" in a.families:
+    if "lodo" in families:
         cases += lodo_cases(root, a.datasets, frames)
-    if "psc" in a.families:
+    if "psc" in families:
         cases.append(psc_case(extra, frames))
-    if "synth" in a.families:
+    if "synth" in families:
         cases += synth_cases()
-    if a.quick:
-        cases = quick_cases(root, extra)
     runners = Runners(Path(a.models))
     rows = run_protocol(cases, runners.table(a.methods))
     summary = summarise(rows)
@@ -212,7 +211,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
     head = (f"commit {commit}, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {torch.get_num_threads()} torch "
-            f"threads, models {a.models}, families {a.families}, frames {a.frames or 'all'}")
+            f"threads, models {a.models}, families {'quick protocol' if a.quick else a.families}, frames {a.frames or 'all'}")
     (out / "results.json").write_text(json.dumps({"header": head, "rows": rows, "summary": [
         {"family": f, "method": m, **v} for (f, m), v in summary.items()]}, indent=1))
     (out / "results.md").write_text(f"{head}\n\n{markdown(rows, summary)}\n")
