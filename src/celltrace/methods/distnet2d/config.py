@@ -40,7 +40,8 @@ class DistNet2DConfig(MethodConfig):
     blend_width: int = 96
     """Filters of the feature-blending module (paper: ``F·N/2`` = 448 at N = 7); ours CPU-sized."""
     decoder_width: int = 16
-    """Filters of the decoders at full resolution (doubling per stride up to the bottleneck)."""
+    """Filters of the decoders at full and half resolution (twice that at stride 4, four times in the
+    per-frame / per-pair features the extractors hand them)."""
     dilations: tuple[int, ...] = (1, 2)
     """Dilations of the residual blocks at stride 8 (one block per value; Table S1 uses dilated blocks)."""
 
