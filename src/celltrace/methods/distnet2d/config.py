@@ -50,6 +50,10 @@ class DistNet2DConfig(MethodConfig):
     """δ of the Pseudo-Huber loss ``δ²(√(1 + (r/δ)²) − 1)`` for EDM, GDCM and displacements (paper: 1)."""
     w_edm: float = 1.0
     """Weight of the EDM loss (over every annotated pixel, background included)."""
+    balance_edm: bool = False
+    """EDM loss as the mean of its average over cell pixels and over background pixels (instead of
+    one average over all pixels, paper): a short training run leaves the trivial "all background"
+    answer sooner."""
     w_gdcm: float = 1.0
     """Weight of the GDCM loss (inside fully annotated cells only)."""
     w_displacement: float = 1.0

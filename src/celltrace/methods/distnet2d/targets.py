@@ -389,11 +389,17 @@ def balanced_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.
 def distnet2d_loss(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
                    config: DistNet2DConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """``w_edm·L_EDM + w_gdcm·L_GDCM + w_displacement·L_disp + w_multiplicity·L_mult`` (§3.2):
-    Pseudo-Huber means over the EDM weight (annotated pixels, background included), inside fully
+    Pseudo-Huber means over the EDM weight (annotated pixels, background included; with
+    ``balance_edm`` the mean of the cell and background averages), inside fully
     annotated cells for GDCM and inside tracked cells for the displacements (both directions);
     balanced cross-entropy for the multiplicity (both directions). Returns the loss and its parts."""
     dlt = config.huber_delta
-    l_edm = _masked_mean(pseudo_huber(out["edm"] - batch["edm"], dlt), batch["edm_weight"])
+    edm_err = pseudo_huber(out["edm"] - batch["edm"], dlt)
+    if config.balance_edm:
+        cells = batch["edm"] > 0
+        l_edm = 0.5 * (_masked_mean(edm_err, batch["edm_weight"] & cells) + _masked_mean(edm_err, batch["edm_weight"] & ~cells))
+    else:
+        l_edm = _masked_mean(edm_err, batch["edm_weight"])
     l_gdcm = _masked_mean(pseudo_huber(out["gdcm"] - batch["gdcm"], dlt), batch["gdcm_weight"])
     l_disp = out["edm"].sum() * 0.0
     for d in ("bwd", "fwd"):

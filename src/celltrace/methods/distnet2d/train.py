@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from celltrace.errors import CelltraceError
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import DistNet2DModel, save_model
 from celltrace.methods.distnet2d.targets import WindowBatches, collate, distnet2d_loss
@@ -52,11 +53,12 @@ def train_distnet2d(data_dirs: Sequence[str | Path], out: str | Path, steps: int
                     crop: int | None = None, batch: int | None = None, lr: float | None = None,
                     device: str = "cpu", *, checkpoint_dir: str | Path | None = None, resume: bool = True,
                     validate: bool = True, progress: bool = True, command: str | None = None,
-                    region: str | None = None, **params: Any) -> Path:
+                    region: str | None = None, init: str | Path | None = None, **params: Any) -> Path:
     """Train DistNet2D on the train split of ``data_dirs`` (CTC dataset folders with ``NN`` + ``NN_GT``,
     or sequence folders) and write ``out`` (weights) plus ``out`` with suffix ``.json`` (manifest:
     command, data, region, seed, steps, time, final losses, validation losses). ``params`` override
-    :class:`DistNet2DConfig` fields. Checkpoints go to ``checkpoint_dir`` (default ``<out>.ckpt/``),
+    :class:`DistNet2DConfig` fields; ``init``: start from these weights (same network) instead of a
+    random initialisation (continuing a run with other settings). Checkpoints go to ``checkpoint_dir`` (default ``<out>.ckpt/``),
     so an interrupted run resumes. Returns ``out``."""
     out = Path(out)
     overrides = {k: v for k, v in (("crop", crop), ("batch", batch), ("lr", lr)) if v is not None}
@@ -66,6 +68,14 @@ def train_distnet2d(data_dirs: Sequence[str | Path], out: str | Path, steps: int
     val_refs = frame_refs(sequences, "val", config.split, config.val_fraction)
     seed_everything(seed)
     model = DistNet2DModel(config)
+    if init is not None:
+        from celltrace.methods.distnet2d.model import load_model
+
+        try:
+            model.load_state_dict(load_model(init).state_dict())
+        except RuntimeError as exc:
+            raise CelltraceError(f"{init}: initial weights do not fit the network of this config "
+                                 f"({str(exc).splitlines()[0]})") from None
     sampler = WindowBatches(sequences, train_refs, config, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     decay_at = int(0.75 * steps)
@@ -75,7 +85,8 @@ def train_distnet2d(data_dirs: Sequence[str | Path], out: str | Path, steps: int
     history = fit(model, lambda m, b: distnet2d_loss(m(b["image"]), b, config), sampler, optimizer, steps=steps,
                   checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10, checkpoint_every=25,
                   progress=progress, clip_norm=config.clip_norm, scheduler=scheduler, device=device,
-                  settings=run_settings(seed, data_dirs, config.as_dict(), region=region, steps=steps))
+                  settings=run_settings(seed, data_dirs, config.as_dict(), region=region, steps=steps,
+                                        init=None if init is None else str(init)))
     scores = {}
     if validate and val_refs:
         scores = validation_losses(model, WindowBatches(sequences, val_refs, config, seed=seed, augment=False),
@@ -83,7 +94,7 @@ def train_distnet2d(data_dirs: Sequence[str | Path], out: str | Path, steps: int
     manifest = training_manifest("distnet2d", data_dirs=data_dirs, sequences=sequences, train_refs=train_refs,
                                  val_refs=val_refs, seed=seed, history=history, started=started, device=device,
                                  config=config.as_dict(), model=model, validation=scores, command=command)
-    manifest.update({"region": region, "cut_short": False})
+    manifest.update({"region": region, "cut_short": False, "init": None if init is None else str(init)})
     model.cpu()
     save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time", "region")}})
     write_manifest(out, manifest)
