@@ -25,6 +25,9 @@ Methods:
                        detector's first frame (-boxes: by the first GT frame's boxes)
   cap                  CAP (points; TRA markers only): DIR/cap-<variant>.pt, or the shipped weights where
                        their manifest says they trained on region 0:0.6 (spatial, shift) or for psc, synth
+  distnet2d(-nopost)   DistNet2D trained on x < 0.6·W of the 02 sequences (DIR/distnet2d-spatial.pt, else
+                       the shipped weights, which are that model for now): spatial, shift, psc, synth;
+                       -nopost without the merge/split correction (the post-processing ablation)
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
 worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
@@ -44,7 +47,7 @@ import torch
 
 from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
-from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, run_protocol, shift_cases,
+from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, quick_cases, run_protocol, shift_cases,
                                 spatial_cases, summarise, synth_cases)
 from celltrace.tracking import Tracking
 
@@ -81,6 +84,13 @@ class Runners:
         if case.variant != "full":
             return None
         return load_tracker("embedtrack").track(Movie(frames=frames), progress=False)
+
+    def distnet2d(self, frames: np.ndarray, case: Case, **params) -> Tracking | None:
+        if case.family == "lodo":
+            return None
+        p = self.models / "distnet2d-spatial.pt"
+        weights = {"weights": str(p)} if p.exists() else {}
+        return load_tracker("distnet2d", **weights, **params).track(Movie(frames=frames), progress=False)
 
     def caliban(self, frames: np.ndarray, case: Case, stem: str = "", learned: bool = False) -> Tracking | None:
         params = variant_params(self.models, case, stem)
@@ -129,6 +139,10 @@ class Runners:
                 out[n] = (lambda g: lambda f, c: self.boxtrack(f, c, gt_boxes=g))(n == "boxtrack-boxes")
             elif n == "cap":
                 out[n] = self.cap
+            elif n == "distnet2d":
+                out[n] = self.distnet2d
+            elif n == "distnet2d-nopost":
+                out[n] = lambda f, c: self.distnet2d(f, c, postprocess=False)
             elif n.startswith("caliban"):
                 rest = n[len("caliban"):].lstrip("-")
                 learned = rest.endswith("learned")
@@ -198,6 +212,7 @@ def main() -> None:
     ap.add_argument("--shift-frames", type=int, default=30, help="frames of each shift case (default 30)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generalization"))
     ap.add_argument("--render", action="store_true", help="only re-render results.md from --out/results.json")
+    ap.add_argument("--quick", action="store_true", help="the quick protocol (protocol.quick_cases) instead of the families")
     a = ap.parse_args()
     if a.render:
         d = json.loads((Path(a.out) / "results.json").read_text())
@@ -205,16 +220,17 @@ def main() -> None:
         return
     root, extra = SHARED / "ctc", SHARED / "extra"
     frames = slice(0, a.frames) if a.frames else None
-    cases: list[Case] = []
-    if "spatial" in a.families:
+    cases: list[Case] = quick_cases(root, extra) if a.quick else []
+    families = [] if a.quick else a.families
+    if "spatial" in families:
         cases += spatial_cases(root, a.datasets, frames)
-    if "shift" in a.families:
+    if "shift" in families:
         cases += shift_cases(spatial_cases(root, a.datasets, slice(0, a.shift_frames)))
-    if "lodo" in a.families:
+    if "lodo" in families:
         cases += lodo_cases(root, a.datasets, frames)
-    if "psc" in a.families:
+    if "psc" in families:
         cases.append(psc_case(extra, frames))
-    if "synth" in a.families:
+    if "synth" in families:
         cases += synth_cases()
     runners = Runners(Path(a.models))
     rows = run_protocol(cases, runners.table(a.methods))
@@ -224,7 +240,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
     head = (f"commit {commit}, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {torch.get_num_threads()} torch "
-            f"threads, models {a.models}, families {a.families}, frames {a.frames or 'all'}")
+            f"threads, models {a.models}, families {'quick protocol' if a.quick else a.families}, frames {a.frames or 'all'}")
     (out / "results.json").write_text(json.dumps({"header": head, "rows": rows, "summary": [
         {"family": f, "method": m, **v} for (f, m), v in summary.items()]}, indent=1))
     (out / "results.md").write_text(f"{head}\n\n{markdown(rows, summary)}\n")

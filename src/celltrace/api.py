@@ -136,8 +136,8 @@ class TrackSummary:
     write_s: float
     scale: dict[str, Any] = field(default_factory=dict)
     """The movie's scale (:meth:`Movie.scale_meta`)."""
-    mot: bool = False
-    """Whether ``mot.txt`` was written (box-prompted methods, which score each object)."""
+    files: tuple[str, ...] = ()
+    """The files written beside the CTC RES files (:func:`~celltrace.io.results.write_results`)."""
 
 
 def track_to_folder(movie: str | Path, out: str | Path, method: str = DEFAULT_METHOD,
@@ -166,7 +166,7 @@ def track_to_folder(movie: str | Path, out: str | Path, method: str = DEFAULT_ME
     n_divisions = len(result.divisions())
     t1 = time.perf_counter()
     with atomic_dir(out, overwrite=overwrite, checked=True) as tmp:  # one there now appeared meanwhile
-        write_results(result, tmp, opened)
+        files = write_results(result, tmp, opened)
         timings = {**result.meta.get("timing", {}), "track_s": t1 - t0, "write_s": time.perf_counter() - t1}
         write_run(tmp, run_record(result.meta, method=method, input=movie, masks=masks,
                                   n_frames=result.n_frames, frame_shape=result.shape[1:], date=date,
@@ -174,4 +174,4 @@ def track_to_folder(movie: str | Path, out: str | Path, method: str = DEFAULT_ME
                                   command=command, n_tracks=result.n_tracks, n_divisions=n_divisions))
     return TrackSummary(out=out, method=method, n_frames=result.n_frames, n_tracks=result.n_tracks,
                         n_divisions=n_divisions, track_s=timings["track_s"], write_s=timings["write_s"],
-                        scale=opened.scale_meta(), mot="scores" in result.meta)
+                        scale=opened.scale_meta(), files=tuple(files))

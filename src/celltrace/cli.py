@@ -72,8 +72,8 @@ def cmd_track(args: argparse.Namespace) -> int:
                            command=_command(args), movie_options=_movie_options(args),
                            **_parse_params(args.param), **_box_prompts(args))
     _say(args, f"{done.n_tracks} tracks, {done.n_divisions} divisions in {done.n_frames} frames "
-               f"({args.method}) → {done.out} (CTC RES: mask*.tif + res_track.txt; table: cells.csv; run.json"
-               + ("; mot.txt" if done.mot else "") + ")",
+               f"({args.method}) → {done.out} (CTC RES: mask*.tif + res_track.txt; "
+               + "; ".join(done.files + ("run.json",)) + ")",
          _scale_line(done.scale))
     return 0
 

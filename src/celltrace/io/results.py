@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from celltrace.io.ctc import write_ctc_files
 from celltrace.io.mot import write_mot
+from celltrace.io.suspects import write_suspects
 from celltrace.tracking import Tracking
 
 CELLS_FILE = "cells.csv"
@@ -39,20 +40,33 @@ def write_cell_table(tracking: Tracking, out: str | Path | IO[str], movie: Any =
     return rows
 
 
-def write_results(tracking: Tracking, folder: Path, movie: Any = None) -> None:
+def write_results(tracking: Tracking, folder: Path, movie: Any = None) -> list[str]:
     """Write the result files of ``tracking`` into the existing ``folder`` (a temporary one that
-    :func:`~celltrace.io.atomic.atomic_dir` renames into place): CTC RES masks and lineage, and
-    ``cells.csv`` (mean intensities from ``movie``), and ``mot.txt`` (:mod:`celltrace.io.mot`) when
-    the method scored each object (``meta["scores"]``), and ``points.csv`` for point trackers
-    (``tracking.points`` of the tracks kept). ``run.json`` comes last
-    (:func:`~celltrace.io.runinfo.write_run`), with the time the writing took."""
+    :func:`~celltrace.io.atomic.atomic_dir` renames into place) and return the names of those
+    beside the CTC RES files:
+
+    * CTC RES masks and lineage, and ``cells.csv`` (mean intensities from ``movie``), always;
+    * ``mot.txt`` (:mod:`celltrace.io.mot`) when the method scored each object (``meta["scores"]``:
+      box-prompted methods);
+    * ``points.csv`` (frame, label, y, x, visibility of the tracks kept) for point trackers
+      (``tracking.points``);
+    * ``suspects.csv`` (:mod:`celltrace.io.suspects`) when the method flagged suspect links
+      (``meta["suspects"]``).
+
+    ``run.json`` comes last (:func:`~celltrace.io.runinfo.write_run`), with the time the writing took."""
     write_ctc_files(tracking, folder, kind="res")
     write_cell_table(tracking, folder / CELLS_FILE, movie)
-    if "scores" in tracking.meta:  # box-prompted methods (boxtrack): MOT/CTMC text with their scores
+    written = [CELLS_FILE]
+    if "scores" in tracking.meta:
         write_mot(tracking, folder / MOT_FILE, scores=tracking.meta["scores"])
-    if tracking.points is not None:  # point trackers (cap): frame, label, y, x, visibility
+        written.append(MOT_FILE)
+    if tracking.points is not None:
         kept = tracking.points[tracking.points["label"].isin(tracking.lineage["label"])]
         kept.to_csv(folder / POINTS_FILE, index=False)
+        written.append(POINTS_FILE)
+    if tracking.meta.get("suspects") is not None:
+        written.append(write_suspects(tracking.meta["suspects"], folder).name)
+    return written
 
 
 __all__ = ["CELLS_FILE", "CHUNK_FRAMES", "MOT_FILE", "POINTS_FILE", "write_cell_table", "write_results"]

@@ -26,6 +26,7 @@ KNOWN_METHODS: dict[str, str] = {
     "embedtrack": "celltrace.methods.embedtrack",
     "boxtrack": "celltrace.methods.boxtrack",
     "cap": "celltrace.methods.cap",
+    "distnet2d": "celltrace.methods.distnet2d",
 }
 
 # chosen on the generalization protocol (celltrace.protocol, benchmarks/generalization.py): the

@@ -56,3 +56,20 @@ def tracking_layers(tracking: Tracking, name: str = "celltrace") -> list[tuple[A
         layers.append((data, {"name": f"{name} tracks", "graph": graph, "features": features,
                               "tail_length": 10, "metadata": {"lineage": tracking.lineage.copy()}}, "tracks"))
     return layers
+
+
+def suspects_layer(suspects: Any, masks: Any = None, name: str = "celltrace") -> tuple[Any, dict, str] | None:
+    """Points layer ``(frame, y, x)`` of a suspects table (:mod:`celltrace.io.suspects`), with its
+    ``kind``, ``labels`` and ``score`` as features; None when the table is empty."""
+    from celltrace.io.suspects import suspect_positions
+
+    if suspects is None or not len(suspects):
+        return None
+    pts = suspect_positions(suspects, masks)
+    ok = np.isfinite(pts).all(axis=1)
+    if not ok.any():
+        return None
+    feats = {"kind": suspects["kind"].astype(str).to_numpy()[ok], "labels": suspects["labels"].astype(str).to_numpy()[ok],
+             "score": suspects["score"].to_numpy(dtype=float)[ok]}
+    return (pts[ok], {"name": f"{name} suspects", "features": feats, "symbol": "x", "size": 12,
+                      "face_color": "magenta", "border_color": "magenta"}, "points")

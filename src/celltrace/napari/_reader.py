@@ -26,10 +26,17 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list] | None:
 
 
 def read_result_layers(path: str | list[str]) -> list[tuple[Any, dict, str]]:
-    """Layer data of one result: ``[(masks, {...}, "labels"), (tracks, {...}, "tracks")]``."""
+    """Layer data of one result: ``[(masks, {...}, "labels"), (tracks, {...}, "tracks")]``, plus a
+    points layer of the method's suspect links when the result folder has a ``suspects.csv``."""
     from celltrace.io.formats import read_result
-    from celltrace.napari._layers import tracking_layers
+    from celltrace.io.suspects import SUSPECTS_FILE, read_suspects
+    from celltrace.napari._layers import suspects_layer, tracking_layers
 
     p = Path(path[0] if isinstance(path, list) else path)
-    return tracking_layers(read_result(p), name=p.name)
-
+    tracking = read_result(p)
+    layers = tracking_layers(tracking, name=p.name)
+    if p.is_dir() and (p / SUSPECTS_FILE).is_file():
+        points = suspects_layer(read_suspects(p), tracking.masks, name=p.name)
+        if points is not None:
+            layers.append(points)
+    return layers

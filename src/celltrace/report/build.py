@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from celltrace.errors import CelltraceError
+from celltrace.io.suspects import SUSPECTS_FILE, read_suspects, write_suspects
 from celltrace.movie import Movie, open_movie
 from celltrace.tracking import Tracking, frame_measurements
 from celltrace.units import add_unit_columns, format_interval, format_pixel_size, scale_of
@@ -173,9 +174,12 @@ def write_report(result: Tracking | str | Path, movie: Movie | str | Path, out: 
                 p.write_bytes(H.png_bytes(rgb))
                 snapshots.append((t, p))
 
+        suspects = _suspects_of(res, result)
+        if suspects is not None:
+            write_suspects(suspects, tmp)
         doc = _document(title or f"celltrace report — {mov.name}", res, mov, ref, result, movie, gt, tmp, renderer,
                         poster, divisions, stats, plots, trees, gt_trees, scores, score_error, errs, snapshots,
-                        embed_limit_mb, time.time() - t_start)
+                        embed_limit_mb, time.time() - t_start, suspects)
         (tmp / REPORT_FILE).write_text(doc, encoding="utf-8")
     return out / REPORT_FILE
 
@@ -196,6 +200,27 @@ def _units_note(units: Any) -> str:
             f"(pixel size {format_pixel_size(units.pixel_size_um)}, interval "
             f"{format_interval(units.frame_interval_s)}); the CSV files keep the pixel and frame columns "
             "beside the physical ones.")
+def _suspects_of(res: Tracking, result_arg: Any) -> pd.DataFrame | None:
+    """The result's suspect links: ``meta["suspects"]``, else the ``suspects.csv`` of its folder."""
+    table = res.meta.get("suspects")
+    if table is None and isinstance(result_arg, (str, Path)) and (Path(result_arg) / SUSPECTS_FILE).is_file():
+        table = read_suspects(result_arg)
+    return table
+
+
+def _suspects_section(suspects: pd.DataFrame) -> tuple[str, str, str]:
+    """The report section listing the method's own suspect links (no ground truth needed)."""
+    counts = suspects.groupby("kind").size().rename("count").reset_index() if len(suspects) else \
+        pd.DataFrame(columns=["kind", "count"])
+    body = [f"<p>{len(suspects)} links or events the method itself flags as suspect (e.g. merge/split links "
+            "its correction could not resolve, links contradicting its predicted multiplicity); score 1 = most "
+            "suspicious. Check these first when curating; they open as a points layer in napari.</p>",
+            H.table(counts, id="suspect-counts"),
+            H.table(suspects.sort_values("score", ascending=False).round({"score": 3, "y": 1, "x": 1}),
+                    id="suspects-table", max_rows=300, collapse_over=COLLAPSE_ROWS, what="suspects",
+                    csv=SUSPECTS_FILE),
+            H.files([SUSPECTS_FILE])]
+    return ("suspects", "Suspect links (for curation)", "\n".join(body))
 
 
 def _scores(res: Tracking, ref: Tracking, gt: Any) -> tuple[dict[str, Any] | None, str | None]:
@@ -249,7 +274,8 @@ def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, resul
               gt_arg: Any, folder: Path, renderer: FrameRenderer, poster: np.ndarray | None, divisions: pd.DataFrame,
               stats: Any, plots: dict[str, Path], trees: list[Path], gt_trees: list[Path],
               scores: dict[str, Any] | None, score_error: str | None, errs: ErrorReport | None,
-              snapshots: list[tuple[int, Path]], embed_limit_mb: float, seconds: float) -> str:
+              snapshots: list[tuple[int, Path]], embed_limit_mb: float, seconds: float,
+              suspects: pd.DataFrame | None = None) -> str:
     from celltrace import __version__
 
     T, Hh, W = res.shape
@@ -307,6 +333,9 @@ def _document(title: str, res: Tracking, mov: Movie, ref: Tracking | None, resul
                                                   what="disagreements", csv="errors.csv"))
         body.append(H.files(["errors.csv", "errors_per_frame.csv"]))
         sections.append(("errors", "Where the result disagrees", "\n".join(body)))
+
+    if suspects is not None:
+        sections.append(_suspects_section(suspects))
 
     # lineage
     body = ['<p class="note">Time runs left to right; one tree per founder cell; a division branches the '

@@ -16,6 +16,7 @@ TRAINERS: dict[str, str] = {
     "embedtrack": "celltrace.methods.embedtrack.train:train_embedtrack",
     "boxtrack": "celltrace.methods.boxtrack.train:train_boxtrack",
     "cap": "celltrace.methods.cap.train:train_cap",
+    "distnet2d": "celltrace.methods.distnet2d.train:train_distnet2d",
 }
 
 

@@ -2,7 +2,8 @@
 centre at ``t−1`` each cell at ``t`` moves from, ignore masks, and the sampler of augmented
 training pairs of consecutive frames.
 
-**Instances of a frame** (labels are TRA track ids, so identities carry across frames):
+**Instances of a frame** (shared with DistNet2D: :mod:`celltrace.train.instances`; labels are TRA
+track ids, so identities carry across frames):
 
 1. *SEG frame*: each SEG object takes the track id of the TRA marker it overlaps most (an object
    without a marker gets an id of its own, ``≥ UNTRACKED``, and no tracking target). A TRA marker
@@ -25,154 +26,22 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 from scipy import ndimage as ndi
 
 from celltrace.methods.embedtrack.config import EmbedTrackConfig
+from celltrace.nn.normalize import normalize
+from celltrace.segmentation.medoids import medoid, medoids
 from celltrace.train.augment import apply_transform, draw_transform, transform_points
-from celltrace.train.data import CTCSequence, FrameRef, FrameSample
+from celltrace.train.data import CTCSequence, FrameRef
+from celltrace.train.instances import UNTRACKED, FrameLabels, frame_labels, mask_sizes, parents_of
 
-UNTRACKED = 1_000_000
-"""Instance ids from here on are SEG objects without a TRA marker (no identity over time)."""
-
-
-# ---------------------------------------------------------------------- centres
-def medoid(ys: np.ndarray, xs: np.ndarray, candidates: int = 64, max_points: int = 2048) -> tuple[int, int]:
-    """Medoid ``argmin_q Σ_p |p − q|`` of the pixels ``(ys, xs)``: searched among the ``candidates``
-    pixels nearest the centroid (it lies among them for all but very contorted shapes), with the sum
-    over at most ``max_points`` evenly spaced pixels."""
-    y = np.asarray(ys, np.float64)
-    x = np.asarray(xs, np.float64)
-    if y.size == 0:
-        raise ValueError("medoid of no pixels")
-    near = np.argsort((y - y.mean()) ** 2 + (x - x.mean()) ** 2, kind="stable")[:candidates]
-    step = max(1, y.size // max_points)
-    ry, rx = y[::step], x[::step]
-    cost = np.sqrt((y[near, None] - ry[None]) ** 2 + (x[near, None] - rx[None]) ** 2).sum(1)
-    i = near[int(np.argmin(cost))]
-    return int(y[i]), int(x[i])
-
-
-def medoids(labels: np.ndarray) -> dict[int, tuple[int, int]]:
-    """Label → medoid pixel ``(y, x)`` of every positive label."""
-    lab = np.asarray(labels)
-    out: dict[int, tuple[int, int]] = {}
-    ids = np.unique(lab)
-    ids = ids[ids > 0]
-    if not ids.size:
-        return out
-    # find_objects wants small consecutive values: work on the rank of each label
-    rank = np.searchsorted(ids, lab) + 1
-    rank[lab <= 0] = 0
-    for i, sl in enumerate(ndi.find_objects(rank)):
-        if sl is None:
-            continue
-        ys, xs = np.nonzero(rank[sl] == i + 1)
-        y, x = medoid(ys + sl[0].start, xs + sl[1].start)
-        out[int(ids[i])] = (y, x)
-    return out
-
-
-# ---------------------------------------------------------------------- instances of a frame
-@dataclass
-class FrameLabels:
-    """Instances of one frame: ``labels`` (int32 track ids, 0 background), ``ignore`` (bool),
-    ``centres`` (id → medoid), ``kind`` ('seg', 'markers' or 'weak')."""
-
-    labels: np.ndarray
-    ignore: np.ndarray
-    centres: dict[int, tuple[int, int]]
-    kind: str
-
-
-def _majority_marker(seg: np.ndarray, markers: np.ndarray) -> dict[int, int]:
-    """SEG label → the marker label it overlaps most (only objects that overlap one)."""
-    both = (seg > 0) & (markers > 0)
-    if not both.any():
-        return {}
-    pairs, counts = np.unique(np.stack([seg[both], markers[both]]).astype(np.int64), axis=1, return_counts=True)
-    out: dict[int, int] = {}
-    best: dict[int, int] = {}
-    for (s, m), c in zip(pairs.T.tolist(), counts.tolist()):
-        if c > best.get(s, 0):
-            best[s], out[s] = c, m
-    return out
-
-
-def frame_labels(sample: FrameSample, config: EmbedTrackConfig | None = None) -> FrameLabels:
-    """Instances, ignore mask and centres of one frame by rules 1–3 of the module docstring."""
-    from celltrace.train.annotations import marker_neighbourhood, unannotated_markers
-
-    c = config or EmbedTrackConfig()
-    markers = np.asarray(sample.markers).astype(np.int64)
-    if sample.seg is not None:
-        seg = np.asarray(sample.seg).astype(np.int64)
-        to_track = _majority_marker(seg, markers)
-        seg_ids = np.unique(seg[seg > 0])
-        used: set[int] = set()
-        lut = np.zeros(int(seg.max()) + 1, dtype=np.int64)
-        for s in seg_ids.tolist():
-            m = to_track.get(s)
-            if m is None or m in used:
-                lut[s] = UNTRACKED + s
-            else:
-                lut[s] = m
-                used.add(m)
-        labels = lut[seg]
-        missing = np.setdiff1d(unannotated_markers(seg, markers, c.covered_fraction), np.fromiter(used, np.int64))
-        if missing.size:
-            add = np.isin(markers, missing) & (labels == 0)
-            labels[add] = markers[add]
-            ignore = marker_neighbourhood(markers, missing, c.ignore_factor, c.ignore_margin) & (labels == 0)
-        else:
-            ignore = np.zeros(labels.shape, dtype=bool)
-        kind = "seg"
-    elif sample.markers_are_masks:
-        labels, ignore, kind = markers, np.zeros(markers.shape, dtype=bool), "markers"
-    else:
-        labels = markers
-        ignore = marker_neighbourhood(markers, None, c.ignore_factor, c.ignore_margin) & (markers == 0)
-        kind = "weak"
-    labels = labels.astype(np.int32)
-    return FrameLabels(labels, ignore, medoids(labels), kind)
-
-
-def mask_sizes(sample: FrameSample, config: EmbedTrackConfig | None = None) -> np.ndarray:
-    """Pixel counts of the full cell masks of a frame (SEG objects, or markers that are masks); empty
-    for frames that have neither (marker sizes would be about half a cell)."""
-    lab = sample.seg if sample.seg is not None else (sample.markers if sample.markers_are_masks else None)
-    if lab is None:
-        return np.zeros(0, dtype=np.int64)
-    counts = np.bincount(np.asarray(lab).ravel().astype(np.int64))
-    return counts[1:][counts[1:] > 0]
-
-
-# ---------------------------------------------------------------------- image preprocessing
-def normalize(image: np.ndarray, percentiles: Sequence[float] = (1.0, 99.0)) -> np.ndarray:
-    """``(I − p_lo) / (p_hi − p_lo)`` with the image's own percentiles (float32, not clipped, as the
-    paper's min–max normalisation to the 1 % and 99 % percentiles)."""
-    img = np.asarray(image, dtype=np.float32)
-    lo, hi = np.percentile(img, percentiles)
-    if hi <= lo:
-        return np.zeros(img.shape, dtype=np.float32)
-    return (img - lo) / np.float32(hi - lo)
 
 
 # ---------------------------------------------------------------------- pair sampler
-def parents_of(sequence: CTCSequence) -> dict[int, int]:
-    """Track id → parent id (0 none) from the sequence's ``TRA/man_track.txt`` (empty if absent)."""
-    from celltrace.io.ctc import read_lineage
-
-    path = sequence.gt_dir / "TRA" / "man_track.txt"
-    if not path.is_file():
-        return {}
-    lin = read_lineage(path)
-    return dict(zip(lin["label"].astype(int).tolist(), lin["parent"].astype(int).tolist()))
-
-
 class PairBatches:
     """``batches(step)`` → a batch of ``config.batch`` augmented crops of consecutive training frames
     ``(t−1, t)`` (a callable for :func:`celltrace.train.fit`; step ``k`` always gives the same batch).

@@ -1,0 +1,46 @@
+"""The DistNet2D model shipped in the package: it loads offline with its manifest, and
+`celltrace track --method distnet2d` writes a valid RES folder and a suspects.csv on a real crop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import tifffile
+
+from celltrace import Tracking
+from celltrace.cli import main
+from celltrace.io.suspects import SUSPECTS_FILE, parse_labels, read_suspects
+from celltrace.io.tiff import read_frame
+from celltrace.methods.base import load_tracker
+from celltrace.methods.distnet2d.tracker import DEFAULT_WEIGHTS
+
+from conftest import ctc_sequence
+
+
+def test_shipped_weights_and_manifest():
+    assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.stat().st_size < 8 * 2**20
+    manifest = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
+    for key in ("command", "data", "region", "seed", "steps", "train_seconds", "final_losses", "cut_short"):
+        assert manifest.get(key) not in (None, "", []), key
+    assert manifest["region"] == "0:0.6"  # the spatial model: the protocol scores it on the right 40 %
+    assert load_tracker("distnet2d").weights_available()
+
+
+def test_cli_track_with_distnet2d_writes_a_valid_result_and_suspects(tmp_path, capsys):
+    seq = tmp_path / "gowt1"
+    seq.mkdir()
+    for t in range(5):  # the right part of GOWT1 02, which the shipped model never saw
+        frame = read_frame(ctc_sequence("Fluo-N2DH-GOWT1") / f"t{t:03d}.tif")
+        tifffile.imwrite(seq / f"t{t:03d}.tif", np.ascontiguousarray(frame[300:556, 700:956]))
+    code = main(["track", str(seq), "--method", "distnet2d", "--out", str(tmp_path / "R"), "-q"])
+    assert code == 0, capsys.readouterr().err
+    res = Tracking.from_ctc(tmp_path / "R").validate()
+    assert res.n_frames == 5
+    suspects = read_suspects(tmp_path / "R" / SUSPECTS_FILE)
+    assert list(suspects.columns[:4]) == ["frame", "labels", "kind", "score"]
+    present = [set(np.unique(np.asarray(res.masks[t])).tolist()) for t in range(5)]
+    for row in suspects.itertuples():
+        assert 0 < row.frame < 5 and 0 <= row.score <= 1
+        near = present[row.frame] | present[row.frame - 1]  # a suspect names cells of t and t−1
+        assert set(parse_labels(row.labels)) <= near
