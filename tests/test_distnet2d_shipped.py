@@ -44,3 +44,12 @@ def test_cli_track_with_distnet2d_writes_a_valid_result_and_suspects(tmp_path, c
         assert 0 < row.frame < 5 and 0 <= row.score <= 1
         near = present[row.frame] | present[row.frame - 1]  # a suspect names cells of t and t−1
         assert set(parse_labels(row.labels)) <= near
+
+
+def test_undertrained_shipped_weights_warn_when_loaded():
+    """The manifest marks these weights unusable (they do not segment yet): loading them says so."""
+    import pytest
+
+    assert json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())["usable"] is False
+    with pytest.warns(UserWarning, match="not usable yet"):
+        load_tracker("distnet2d").model

@@ -8,6 +8,8 @@ Methods register themselves with :func:`register`; :func:`load_tracker` builds o
 from __future__ import annotations
 
 import importlib
+import json
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -109,9 +111,25 @@ class LearnedTracker(Tracker):
         """The network, loaded on first access; its config (with the user's overrides) replaces
         ``self.config``."""
         if self._model is None:
-            self._model = self.load_model(self.find_weights(self.weights))
+            path = self.find_weights(self.weights)
+            warn_if_unusable(path)
+            self._model = self.load_model(path)
             self.config = self._model.config
         return self._model
+
+
+def warn_if_unusable(weights: Path) -> None:
+    """Warn (one line) when the weights' manifest (``<weights>.json``) says ``"usable": false``:
+    weights shipped so the method runs end to end, but not yet trained enough to be used; the
+    manifest's ``usable_why`` says why."""
+    manifest = weights.with_suffix(".json")
+    try:
+        info = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return
+    if info.get("usable") is False:
+        warnings.warn(f"{weights.name}: these weights are not usable yet ({info.get('usable_why', 'see its manifest')})",
+                      UserWarning, stacklevel=3)
 
 
 def register(cls: type[Tracker]) -> type[Tracker]:
