@@ -376,7 +376,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
     from celltrace.methods.base import resolve_device
-    from celltrace.train import trainer
+    from celltrace.methods.trainers import trainer
 
     out = trainer(args.method)(args.data, args.out, steps=args.steps, seed=args.seed, crop=args.crop,
                                batch=args.batch, lr=args.lr, device=resolve_device(args.device),
@@ -532,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_report)
 
-    from celltrace.train import TRAINERS
+    from celltrace.methods.trainers import TRAINERS
 
     p = sub.add_parser("train", help="train a learned method on CTC ground truth (train split of each sequence)")
     p.add_argument("method", choices=sorted(TRAINERS), help="what to train")
