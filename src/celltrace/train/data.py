@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,5 +215,15 @@ def frame_refs(sequences: Sequence[CTCSequence], split: str = "train", mode: str
     return refs
 
 
+def training_frames(data_dirs: Iterable[str | Path], config: Any, region: str | None = None,
+                    require_seg_val: bool = False) -> tuple[list[CTCSequence], list[FrameRef], list[FrameRef]]:
+    """``(sequences, train_refs, val_refs)`` of a training run: the sequences of ``data_dirs``
+    (``region`` ``"X0:X1"`` keeps that part of each field) and their train / validation frames by
+    ``config.split`` and ``config.val_fraction`` (validation only on SEG frames with ``require_seg_val``)."""
+    sequences = find_sequences(data_dirs, region=region)
+    return (sequences, frame_refs(sequences, "train", config.split, config.val_fraction),
+            frame_refs(sequences, "val", config.split, config.val_fraction, require_seg=require_seg_val))
+
+
 __all__ = ["FrameSample", "CTCSequence", "open_sequence", "find_sequences", "parse_x_range", "split_frames", "markers_are_masks",
-           "FrameRef", "frame_refs"]
+           "FrameRef", "frame_refs", "training_frames"]

@@ -28,6 +28,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from celltrace.errors import CelltraceError
 from celltrace.io.atomic import atomic_file
 
 CHECKPOINT_NAME = "last.pt"
@@ -105,6 +106,24 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     return torch.load(Path(path), map_location=map_location, weights_only=False)
 
 
+def checkpoint_folder(out: str | Path, checkpoint_dir: str | Path | None = None) -> Path:
+    """Where a training run that writes the weights ``out`` keeps its checkpoints:
+    ``checkpoint_dir`` if given, else ``<out>.ckpt/`` beside it (so an interrupted run resumes)."""
+    out = Path(out)
+    return Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+
+
+def load_initial_weights(model: torch.nn.Module, init: str | Path,
+                         load_model: Callable[[str | Path], torch.nn.Module]) -> None:
+    """Start ``model`` from the weights file ``init`` (read by the method's ``load_model``) instead of
+    a random initialisation; weights of another network give one error line naming the file."""
+    try:
+        model.load_state_dict(load_model(init).state_dict())
+    except RuntimeError as exc:
+        raise CelltraceError(f"{init}: initial weights do not fit the network of this config "
+                             f"({str(exc).splitlines()[0]})") from None
+
+
 def _plain(x: Any) -> Any:
     """``x`` as plain JSON values (tuples become lists, paths strings), for comparing settings."""
     import json
@@ -115,8 +134,6 @@ def _plain(x: Any) -> Any:
 def check_settings(ckpt: Path, stored: dict[str, Any] | None, settings: dict[str, Any]) -> None:
     """Refuse (one line) to resume the checkpoint ``ckpt`` of a run whose ``stored`` settings differ
     from ``settings`` (or were not recorded)."""
-    from celltrace.errors import CelltraceError
-
     hint = "use --restart (resume=False) to start over, or another --out"
     if stored is None:
         raise CelltraceError(f"{ckpt}: checkpoint without a record of its settings, so it cannot be resumed "

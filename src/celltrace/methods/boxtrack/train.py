@@ -24,8 +24,8 @@ import torch
 from celltrace.methods.boxtrack.config import BoxTrackConfig
 from celltrace.methods.boxtrack.model import PromptableSegmenter, save_model
 from celltrace.methods.boxtrack.targets import PromptSamples, boxtrack_loss, mask_iou
-from celltrace.train.data import find_sequences, frame_refs
-from celltrace.train.loop import fit, seed_everything
+from celltrace.train.data import find_sequences, frame_refs, training_frames
+from celltrace.train.loop import checkpoint_folder, fit, seed_everything
 from celltrace.train.manifest import run_settings, training_manifest, write_manifest
 
 
@@ -75,15 +75,13 @@ def train_boxtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: int 
     out = Path(out)
     overrides = {k: v for k, v in (("window", crop), ("batch", batch), ("lr", lr)) if v is not None}
     config = BoxTrackConfig.from_params(**{**params, **overrides})
-    sequences = find_sequences(data_dirs, region=region)
-    train_refs = frame_refs(sequences, "train", config.split, config.val_fraction)
-    val_refs = frame_refs(sequences, "val", config.split, config.val_fraction)
+    sequences, train_refs, val_refs = training_frames(data_dirs, config, region)
     seed_everything(seed)
     model = PromptableSegmenter(config)
     sampler = PromptSamples(sequences, train_refs, config, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(steps, 1))
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_folder(out, checkpoint_dir)
     started = time.time()
     history = fit(model, lambda m, b: boxtrack_loss(m, b, config), sampler, optimizer, steps=steps,
                   checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10, checkpoint_every=25,

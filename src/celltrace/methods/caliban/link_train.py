@@ -277,7 +277,7 @@ def train_caliban_linking(data_dirs: list[str | Path], out: str | Path, steps: i
     import time
 
     from celltrace.io.atomic import atomic_file
-    from celltrace.train.loop import fit
+    from celltrace.train.loop import checkpoint_folder, fit
     from celltrace.train.manifest import run_settings
 
     link_names = {f.name for f in fields(LinkingConfig)}
@@ -300,7 +300,7 @@ def train_caliban_linking(data_dirs: list[str | Path], out: str | Path, steps: i
     torch.manual_seed(seed)
     model = CalibanLinkModel(mcfg)
     opt = torch.optim.RAdam(model.parameters(), lr=cfg.lr)
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_folder(out, checkpoint_dir)
     hist = fit(model, link_loss, sampler, opt, steps=steps, checkpoint_dir=ckpt, seed=seed, resume=resume,
                log_every=log_every, progress=progress, clip_norm=cfg.clip_norm, device=device,
                settings=run_settings(seed, data_dirs, {"linking": lcfg.to_dict(), "train": asdict(cfg)},

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from celltrace.errors import CelltraceError
 from celltrace.frames import spread
 from celltrace.metrics.ctc import seg_jaccards
 from celltrace.train.manifest import run_settings, training_manifest, write_manifest
@@ -94,28 +93,22 @@ def train_caliban_segmentation(data_dirs: Sequence[str | Path], out: str | Path,
     from celltrace.methods.caliban.config import CalibanSegConfig
     from celltrace.methods.caliban.seg_targets import SegBatches, seg_loss
     from celltrace.methods.caliban.segmentation_model import CalibanSegModel, save_model
-    from celltrace.train.data import find_sequences, frame_refs
-    from celltrace.train.loop import fit, seed_everything
+    from celltrace.train.data import training_frames
+    from celltrace.train.loop import checkpoint_folder, fit, load_initial_weights, seed_everything
 
     out = Path(out)
     overrides = {k: v for k, v in (("crop", crop), ("batch", batch), ("lr", lr)) if v is not None}
     config = CalibanSegConfig.from_params(**{**params, **overrides})
-    sequences = find_sequences(data_dirs, region=region)
-    train_refs = frame_refs(sequences, "train", config.split, config.val_fraction)
-    val_refs = frame_refs(sequences, "val", config.split, config.val_fraction, require_seg=True)
+    sequences, train_refs, val_refs = training_frames(data_dirs, config, region, require_seg_val=True)
     seed_everything(seed)
     model = CalibanSegModel(config)
     if init is not None:
         from celltrace.methods.caliban.segmentation_model import load_model
 
-        try:
-            model.load_state_dict(load_model(init).state_dict())
-        except RuntimeError as exc:
-            raise CelltraceError(f"{init}: initial weights do not fit the network of this config "
-                                 f"({str(exc).splitlines()[0]})") from None
+        load_initial_weights(model, init, load_model)
     sampler = SegBatches(sequences, train_refs, config, seed=seed,
                          device=None if torch.device(device).type == "cpu" else device)
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_folder(out, checkpoint_dir)
     if sampler.device is not None:
         sampler.warm(max(1, (os.cpu_count() or 1)))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)

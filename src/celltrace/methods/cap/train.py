@@ -25,7 +25,7 @@ from celltrace.methods.cap.config import CapConfig
 from celltrace.methods.cap.model import CapModel, save_model
 from celltrace.methods.cap.targets import PointMovie, cap_loss, crop_frames, ctc_point_movie, window_targets
 from celltrace.train.data import find_sequences
-from celltrace.train.loop import fit, seed_everything
+from celltrace.train.loop import checkpoint_folder, fit, seed_everything
 from celltrace.train.manifest import run_settings, training_manifest, write_manifest
 
 
@@ -105,7 +105,7 @@ def train_cap(data_dirs: Sequence[str | Path], out: str | Path, steps: int = 300
     sampler = ClipBatches(movies, config, seed=seed, pretrain_steps=pretrain)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(steps, 1), pct_start=0.1)
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_folder(out, checkpoint_dir)
     started = time.time()
     history = fit(model, cap_loss, sampler, optimizer, steps=steps, checkpoint_dir=ckpt, seed=seed, resume=resume,
                   log_every=10, checkpoint_every=50, progress=progress, clip_norm=1.0, scheduler=scheduler,

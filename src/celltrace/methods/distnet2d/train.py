@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from celltrace.errors import CelltraceError
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import DistNet2DModel, save_model
 from celltrace.methods.distnet2d.targets import WindowBatches, collate, distnet2d_loss
-from celltrace.train.data import find_sequences, frame_refs
-from celltrace.train.loop import CHECKPOINT_NAME, fit, load_checkpoint, seed_everything
+from celltrace.train.data import find_sequences, frame_refs, training_frames
+from celltrace.train.loop import (CHECKPOINT_NAME, checkpoint_folder, fit, load_checkpoint, load_initial_weights,
+                                  seed_everything)
 from celltrace.train.manifest import run_settings, training_manifest, write_manifest
 
 
@@ -63,24 +63,18 @@ def train_distnet2d(data_dirs: Sequence[str | Path], out: str | Path, steps: int
     out = Path(out)
     overrides = {k: v for k, v in (("crop", crop), ("batch", batch), ("lr", lr)) if v is not None}
     config = DistNet2DConfig.from_params(**{**params, **overrides})
-    sequences = find_sequences(data_dirs, region=region)
-    train_refs = frame_refs(sequences, "train", config.split, config.val_fraction)
-    val_refs = frame_refs(sequences, "val", config.split, config.val_fraction)
+    sequences, train_refs, val_refs = training_frames(data_dirs, config, region)
     seed_everything(seed)
     model = DistNet2DModel(config)
     if init is not None:
         from celltrace.methods.distnet2d.model import load_model
 
-        try:
-            model.load_state_dict(load_model(init).state_dict())
-        except RuntimeError as exc:
-            raise CelltraceError(f"{init}: initial weights do not fit the network of this config "
-                                 f"({str(exc).splitlines()[0]})") from None
+        load_initial_weights(model, init, load_model)
     sampler = WindowBatches(sequences, train_refs, config, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     decay_at = int(0.75 * steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 if s >= decay_at else 1.0)
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_folder(out, checkpoint_dir)
     started = time.time()
     history = fit(model, lambda m, b: distnet2d_loss(m(b["image"]), b, config), sampler, optimizer, steps=steps,
                   checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10, checkpoint_every=25,

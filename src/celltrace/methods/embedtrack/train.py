@@ -111,17 +111,15 @@ def train_embedtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: in
     from celltrace.methods.embedtrack.loss import embedtrack_loss
     from celltrace.methods.embedtrack.model import EmbedTrackModel, save_model
     from celltrace.methods.embedtrack.targets import PairBatches
-    from celltrace.train.data import find_sequences, frame_refs
-    from celltrace.train.loop import fit, seed_everything
+    from celltrace.train.data import training_frames
+    from celltrace.train.loop import checkpoint_folder, fit, seed_everything
 
     out = Path(out)
     overrides = {k: v for k, v in (("crop", crop), ("batch", batch), ("lr", lr)) if v is not None}
     if crop is not None and "position_scale" not in params:
         overrides["position_scale"] = float(crop)
     config = EmbedTrackConfig.from_params(**{**params, **overrides})
-    sequences = find_sequences(data_dirs)
-    train_refs = frame_refs(sequences, "train", config.split, config.val_fraction)
-    val_refs = frame_refs(sequences, "val", config.split, config.val_fraction)
+    sequences, train_refs, val_refs = training_frames(data_dirs, config)
     if "min_size" not in params:
         config.min_size = min_size_from_masks(sequences, train_refs, default=config.min_size)
     seed_everything(seed)
@@ -129,7 +127,7 @@ def train_embedtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: in
     sampler = PairBatches(sequences, train_refs, config, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=max(steps, 1))
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_folder(out, checkpoint_dir)
     started = time.time()
     history = fit(model, lambda m, b: embedtrack_loss(m(b["prev_image"], b["curr_image"]), b, config), sampler,
                   optimizer, steps=steps, checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10,
