@@ -145,6 +145,22 @@ def test_resume_continues_a_stopped_session_exactly(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(out / "cells.csv"), pd.read_csv(whole.out / "cells.csv"))
 
 
+def test_scale_reaches_the_live_table_and_survives_resume(tmp_path):
+    src = synthetic_sequence(tmp_path / "seq", frames=8)
+    out = tmp_path / "RES"
+    first = Watcher(src, out, poll_s=0.01, pixel_size_um=(0.5, 0.25), frame_interval_s=60.0)
+    assert len(first.step(limit=4)) == 4
+    resumed = Watcher(src, out, poll_s=0.01, resume=True)  # no scale given: the session's own
+    (src / "STOP").touch()
+    resumed.run()
+    cells = pd.read_csv(out / "cells.csv")
+    assert np.allclose(cells["y_um"], cells["centroid_y"] * 0.5) and np.allclose(cells["x_um"], cells["centroid_x"] * 0.25)
+    assert np.allclose(cells["area_um2"], cells["area"] * 0.125) and np.allclose(cells["time_s"], cells["frame"] * 60.0)
+    record = json.loads((out / "run.json").read_text())
+    assert record["pixel_size_um"] == [0.5, 0.25] and record["frame_interval_s"] == 60.0
+    assert read_ctc(out).meta["frame_interval_s"] == 60.0
+
+
 def test_idle_timeout_ends_a_session_without_frames(tmp_path):
     (tmp_path / "empty").mkdir()
     t0 = time.monotonic()

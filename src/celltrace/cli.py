@@ -36,17 +36,27 @@ def _add_movie_options(p: argparse.ArgumentParser, what: str = "the movie") -> N
     g.add_argument("--scene", metavar="NAME|N", help="scene / position / series (name or index)")
     g.add_argument("--channel", metavar="NAME|N", help="channel (name or index)")
     g.add_argument("--z", metavar="N|max", help="z-plane index, or 'max' for the maximum projection over z")
-    g.add_argument("--pixel-size", metavar="UM", help="pixel size in µm ('0.65', '0.65,0.5' for y,x, '650nm'); "
-                                                      "overrides the file's")
-    g.add_argument("--interval", metavar="T", help="time between frames ('300' s, '5min', '0.5h'); overrides the file's")
+    _add_scale_options(g)
 
 
 def _movie_options(args: argparse.Namespace) -> dict[str, Any]:
     """The :func:`celltrace.open_movie` keywords of :func:`_add_movie_options`."""
+    return {"scene": args.scene, "channel": args.channel, "z": args.z, **_scale_options(args)}
+
+
+def _add_scale_options(p: Any) -> None:
+    """--pixel-size/--interval on the parser or argument group ``p``: the physical scale, given or
+    overriding the file's."""
+    p.add_argument("--pixel-size", metavar="UM", help="pixel size in µm ('0.65', '0.65,0.5' for y,x, '650nm'); "
+                                                      "overrides the file's")
+    p.add_argument("--interval", metavar="T", help="time between frames ('300' s, '5min', '0.5h'); overrides the file's")
+
+
+def _scale_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--pixel-size/--interval as ``pixel_size_um`` / ``frame_interval_s`` (None when not given)."""
     from celltrace.units import parse_interval, parse_pixel_size
 
-    return {"scene": args.scene, "channel": args.channel, "z": args.z,
-            "pixel_size_um": parse_pixel_size(args.pixel_size) if args.pixel_size else None,
+    return {"pixel_size_um": parse_pixel_size(args.pixel_size) if args.pixel_size else None,
             "frame_interval_s": parse_interval(args.interval) if args.interval else None}
 
 
@@ -134,7 +144,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     watcher = Watcher(args.folder, args.out, method=args.method, params=_parse_params(args.param),
                       poll_s=args.poll, sentinel=args.sentinel, idle_timeout_s=args.idle_timeout,
-                      resume=args.resume, overwrite=args.overwrite, on_update=show, command=_command(args))
+                      resume=args.resume, overwrite=args.overwrite, on_update=show, command=_command(args),
+                      **_scale_options(args))
     delay = watcher.linker.delay if watcher.linker is not None else None
     _say(args, f"watching {args.folder} ({watcher.method}); ends when {Path(args.folder) / args.sentinel} appears"
                + (f", after {args.idle_timeout:g} s without a new frame" if args.idle_timeout is not None else "")
@@ -471,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                    help="end after this many seconds without a new frame (default: wait)")
     p.add_argument("--resume", action="store_true", help="continue the stopped session in --out")
+    _add_scale_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     _add_common(p)
     p.set_defaults(func=cmd_watch)

@@ -64,6 +64,7 @@ from celltrace.movie import CTC_FRAME, OTHER_IMAGE_SUFFIXES, Movie
 from celltrace.movie import _read_other_image as read_other_image
 from celltrace.stopping import Terminated
 from celltrace.tracking import frame_measurements, label_dtype
+from celltrace.units import add_unit_columns, scale_meta, scale_of
 
 SENTINEL = "STOP"
 """Default name of the file whose appearance in the watched folder ends the session."""
@@ -248,14 +249,17 @@ class Watcher:
     ends the session; ``idle_timeout_s``: end after this long without a new frame (None: never);
     ``keep_s``: seconds an old version of the output stays for readers still on it;
     ``broken_after_s``: how long a file may stay unreadable once it stopped changing;
-    ``on_update``: called with a :class:`FrameUpdate` after each frame is published.
+    ``on_update``: called with a :class:`FrameUpdate` after each frame is published;
+    ``pixel_size_um`` (y, x) / ``frame_interval_s``: the scale, recorded in ``run.json`` and giving
+    ``cells.csv`` its ``y_um, x_um, area_um2, time_s`` columns (a resumed session keeps its own).
     """
 
     def __init__(self, folder: str | Path, out: str | Path, method: str | None = None,
                  params: dict[str, Any] | None = None, *, poll_s: float = 0.5, sentinel: str = SENTINEL,
                  idle_timeout_s: float | None = None, resume: bool = False, overwrite: bool = False,
                  keep_s: float = 60.0, broken_after_s: float = 10.0,
-                 on_update: Callable[[FrameUpdate], None] | None = None, command: str | None = None):
+                 on_update: Callable[[FrameUpdate], None] | None = None, command: str | None = None,
+                 pixel_size_um: tuple[float, float] | None = None, frame_interval_s: float | None = None):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise InputError(self.folder, "not a folder" if self.folder.exists() else "no such folder to watch")
@@ -268,6 +272,7 @@ class Watcher:
         self.snapshots = SnapshotFolder(self.out, keep_s=keep_s)
         self.feed = FrameFeed(self.folder, broken_after_s=broken_after_s)
         self.method, self.params = method or DEFAULT_METHOD, dict(params or {})
+        self.scale = scale_meta(pixel_size_um, frame_interval_s)
         self.date = datetime.now().astimezone().isoformat(timespec="seconds")
         self.files: list[str] = []
         self.latencies: list[float] = []
@@ -299,6 +304,7 @@ class Watcher:
         if self.params and self.params != saved["params"]:
             raise InputError(self.out, f"the session tracks with parameters {saved['params']}; resuming keeps them")
         self.method, self.params, self.date = saved["method"], saved["params"], saved["date"]
+        self.scale = {**scale_meta(*scale_of(saved.get("scale") or {})), **self.scale}  # given values win
         return saved, arrays, current
 
     def _restore(self, saved: dict[str, Any], arrays: dict[str, np.ndarray], current: Path) -> None:
@@ -360,13 +366,14 @@ class Watcher:
             table = pd.concat(self.cells, ignore_index=True)
             parents = dict(zip(lineage["label"], lineage["parent"]))
             table.insert(2, "parent", table["label"].map(parents).fillna(0).astype(np.int64))
+            table = add_unit_columns(table, *scale_of(self.scale))
             table.to_csv(tmp / "cells.csv", index=False)
             write_run(tmp, self._run_record(T))
             self._save_state(tmp / STATE_FILE, number)
 
     def _run_record(self, T: int) -> dict[str, Any]:
         linker = self.linker
-        meta = {"config": self.tracker.resolved_config(), "cell_radius": linker.radius,
+        meta = {**self.scale, "config": self.tracker.resolved_config(), "cell_radius": linker.radius,
                 "segmentation_radius": self.segmentation_radius,
                 "typical_displacement": linker.motion, "weights_files": [str(p) for p in self.tracker.weights_files()]}
         record = run_record(meta, method=self.method, input=self.folder, n_frames=T,
@@ -380,6 +387,7 @@ class Watcher:
     def _save_state(self, path: Path, number: int) -> None:
         scalars, arrays = self.linker.state()
         session = {"method": self.method, "params": self.params, "date": self.date, "files": self.files,
+                   "scale": {k: list(v) if isinstance(v, tuple) else v for k, v in self.scale.items()},
                    "last_number": int(number), "frame_shape": list(self.feed.frame_shape),
                    "dtype": str(self.feed.dtype), "segmentation_radius": self.segmentation_radius, "linker": scalars}
         with open(path, "wb") as fh:
