@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from celltrace.movie import Movie  # noqa: E402
 from celltrace.protocol import SPATIAL_SPLIT, _crop_x, load_sequence  # noqa: E402
 from celltrace.shifts import restrict_lineage  # noqa: E402
 from celltrace.tracking import Tracking  # noqa: E402
+from celltrace_bench.machine import short_commit  # noqa: E402
 
 SHARED = Path(os.environ.get("CELLTRACE_SHARED", REPO.parent / "shared")) / "data" / "ctc"
 DATASETS = ["Fluo-N2DH-GOWT1", "Fluo-N2DH-SIM+", "Fluo-C2DL-MSC"]
@@ -151,8 +151,7 @@ def main() -> None:
     rows: list[dict] = []
 
     def save() -> None:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=REPO).stdout.strip()
+        commit = short_commit()
         header = (f"# BoxTrack MOT benchmark\n\ncommit {commit}, torch threads {os.environ.get('OMP_NUM_THREADS', '?')}, "
                   f"frames {a.frames or 'all'}; boxes from the first GT frame; hold-out = x ≥ {SPATIAL_SPLIT}·W")
         (out / "results.json").write_text(json.dumps({"header": header, "rows": rows}, indent=1))

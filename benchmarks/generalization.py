@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from celltrace.movie import Movie
 from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, quick_cases, run_protocol, shift_cases,
                                 spatial_cases, summarise, synth_cases)
 from celltrace.tracking import Tracking
+from celltrace_bench.machine import short_commit
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -237,8 +237,7 @@ def main() -> None:
     summary = summarise(rows)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=REPO).stdout.strip()
+    commit = short_commit()
     head = (f"commit {commit}, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {torch.get_num_threads()} torch "
             f"threads, models {a.models}, families {'quick protocol' if a.quick else a.families}, frames {a.frames or 'all'}")
     (out / "results.json").write_text(json.dumps({"header": head, "rows": rows, "summary": [

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from celltrace.metrics import evaluate
 from celltrace.movie import Movie
 from celltrace.protocol import DATASETS, spatial_cases
 from celltrace.tracking import Tracking, make_lineage
+from celltrace_bench.machine import short_commit
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -101,8 +101,7 @@ def main() -> None:
                       flush=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=REPO).stdout.strip()
+    commit = short_commit()
     head = (f"commit {commit}, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {torch.get_num_threads()} "
             f"torch threads, frames {a.frames or 'all'}, steps {a.steps}")
     lines = [head, "", "| case | step | method | " + " | ".join(KEYS) + " |", "|" + "---|" * (3 + len(KEYS))]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from celltrace.io.tiff import read_frame
 from celltrace.methods.base import load_tracker
 from celltrace.methods.caliban.link_targets import window_tracking
 from celltrace.train.data import open_sequence, split_frames
+from celltrace_bench.machine import short_commit
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ctc"
 DATASETS = ["Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC"]
@@ -100,7 +100,7 @@ def main() -> None:
     rows = [r for d in a.datasets for r in run(d, a.methods, params, not a.no_gt_masks)]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = short_commit()
     head = (f"commit {commit}, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
             f"{torch.get_num_threads()} torch threads, params {params or 'defaults (package weights)'}")
     (out / "results.json").write_text(json.dumps({"header": head, "rows": rows}, indent=1))

@@ -19,6 +19,11 @@ def _git(*args: str) -> str:
         return ""
 
 
+def short_commit() -> str:
+    """The repository's HEAD as a short hash ("?" outside a git checkout): what a result was made with."""
+    return _git("rev-parse", "--short", "HEAD") or "?"
+
+
 def _cpu_model() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -66,7 +71,7 @@ def machine() -> dict[str, Any]:
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "commit": _git("rev-parse", "HEAD") or "?",
-        "commit_short": _git("rev-parse", "--short", "HEAD") or "?",
+        "commit_short": short_commit(),
         "dirty": bool(dirty),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
