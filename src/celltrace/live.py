@@ -63,8 +63,8 @@ from celltrace.methods.base import DEFAULT_METHOD, Tracker, load_tracker
 from celltrace.movie import CTC_FRAME, OTHER_IMAGE_SUFFIXES, Movie
 from celltrace.movie import _read_other_image as read_other_image
 from celltrace.stopping import Terminated
-from celltrace.tracking import frame_measurements, label_dtype
-from celltrace.units import add_unit_columns, scale_meta, scale_of
+from celltrace.tracking import cell_table_of, frame_measurements, label_dtype
+from celltrace.units import scale_meta, scale_of
 
 SENTINEL = "STOP"
 """Default name of the file whose appearance in the watched folder ends the session."""
@@ -363,10 +363,7 @@ class Watcher:
             write_frame(tmp / f"mask{T - 1:0{digits}d}.tif", mask)
             lineage = self.linker.lineage()
             write_lineage(lineage, tmp / "res_track.txt")
-            table = pd.concat(self.cells, ignore_index=True)
-            parents = dict(zip(lineage["label"], lineage["parent"]))
-            table.insert(2, "parent", table["label"].map(parents).fillna(0).astype(np.int64))
-            table = add_unit_columns(table, *scale_of(self.scale))
+            table = cell_table_of(pd.concat(self.cells, ignore_index=True), lineage, *scale_of(self.scale))
             table.to_csv(tmp / "cells.csv", index=False)
             write_run(tmp, self._run_record(T))
             self._save_state(tmp / STATE_FILE, number)

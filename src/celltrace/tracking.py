@@ -45,6 +45,16 @@ def label_dtype(max_label: int) -> np.dtype:
     return np.dtype(np.uint16) if max_label < 2**16 else np.dtype(np.uint32)
 
 
+def cell_table_of(measurements: pd.DataFrame, lineage: pd.DataFrame, pixel_size_um: Any = None,
+                  frame_interval_s: float | None = None) -> pd.DataFrame:
+    """The cell table (:meth:`Tracking.cell_table`) from per-frame :func:`frame_measurements`: each
+    row's ``parent`` (the lineage's, 0 for none) inserted after ``label``, and the unit columns
+    where the scale is known (:func:`~celltrace.units.add_unit_columns`)."""
+    parents = dict(zip(lineage["label"], lineage["parent"]))
+    measurements.insert(2, "parent", measurements["label"].map(parents).fillna(0).astype(np.int64))
+    return add_unit_columns(measurements, pixel_size_um, frame_interval_s)
+
+
 @dataclass
 class Tracking:
     """Label masks (T, H, W) and the lineage table (label, begin, end, parent)."""
@@ -254,15 +264,13 @@ class Tracking:
         ``pixel_size_um`` / ``frame_interval_s``), ``y_um, x_um, area_um2`` and ``time_s``
         (:func:`~celltrace.units.add_unit_columns`). ``frames``: only these frames (the rows of the
         whole table that have them; for writing a long movie's table a chunk at a time)."""
-        parents = dict(zip(self.lineage["label"], self.lineage["parent"]))
         parts = []
         for t in range(self.n_frames) if frames is None else frames:
             frame = np.asarray(self.masks[t])
             image = None if movie is None else np.asarray(movie[t], dtype=np.float64)
             parts.append(frame_measurements(frame, image, t))
         df = pd.concat(parts, ignore_index=True) if parts else frame_measurements(np.zeros((1, 1), int), None, 0)
-        df.insert(2, "parent", df["label"].map(parents).fillna(0).astype(np.int64))
-        return add_unit_columns(df, *scale_of(movie, self.meta))
+        return cell_table_of(df, self.lineage, *scale_of(movie, self.meta))
 
     def to_csv(self, path: str | Path, movie: Any = None, overwrite: bool = True) -> Path:
         """Write :meth:`cell_table` as CSV (atomically, a chunk of frames at a time; without
