@@ -25,6 +25,7 @@ Methods:
                        detector's first frame (-boxes: by the first GT frame's boxes)
   cap                  CAP (points; TRA markers only): DIR/cap-<variant>.pt, or the shipped weights where
                        their manifest says they trained on region 0:0.6 (spatial, shift) or for psc, synth
+  cap:K=V[:K=V...]     the same with these parameters (e.g. cap:detect_at=network)
   distnet2d(-nopost)   DistNet2D trained on x < 0.6·W of the 02 sequences (DIR/distnet2d-spatial.pt, else
                        the shipped weights, which are that model for now): spatial, shift, psc, synth;
                        -nopost without the merge/split correction (the post-processing ablation)
@@ -114,16 +115,16 @@ class Runners:
 
         boxes = truth_boxes(case.gt, case.seg) if gt_boxes else None
         return load_tracker("boxtrack", boxes=boxes).track(Movie(frames=frames), progress=False)
-    def cap(self, frames: np.ndarray, case: Case) -> Tracking | None:
+    def cap(self, frames: np.ndarray, case: Case, **params: str) -> Tracking | None:
         own = self.models / f"cap-{case.variant}.pt"
         if own.exists():
-            return load_tracker("cap", weights=str(own)).track(Movie(frames=frames), progress=False)
+            return load_tracker("cap", weights=str(own), **params).track(Movie(frames=frames), progress=False)
         from celltrace.methods.cap.tracker import DEFAULT_WEIGHTS
 
         manifest = DEFAULT_WEIGHTS.with_suffix(".json")
         region = json.loads(manifest.read_text()).get("region") if manifest.exists() else None
         if case.variant == "full" or (case.variant == "spatial" and region == "0:0.6"):
-            return load_tracker("cap").track(Movie(frames=frames), progress=False)
+            return load_tracker("cap", **params).track(Movie(frames=frames), progress=False)
         return None
 
     def table(self, names: list[str]) -> dict:
@@ -139,6 +140,10 @@ class Runners:
                 out[n] = (lambda g: lambda f, c: self.boxtrack(f, c, gt_boxes=g))(n == "boxtrack-boxes")
             elif n == "cap":
                 out[n] = self.cap
+            elif n.startswith("cap:"):  # cap:detect_at=network:division_threshold=0.4 — parameters of the run
+                params = {k: json.loads(v) if v[:1] in "0123456789-[{" or v in ("true", "false", "null") else v
+                          for k, v in (kv.split("=", 1) for kv in n.split(":")[1:])}
+                out[n] = (lambda p: lambda f, c: self.cap(f, c, **p))(params)
             elif n == "distnet2d":
                 out[n] = self.distnet2d
             elif n == "distnet2d-nopost":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+import pytest
 import tifffile
 import torch
 
@@ -11,7 +14,7 @@ from celltrace.io.ctc import read_lineage
 from celltrace.methods.cap.config import CapConfig
 from celltrace.methods.cap.infer import prepare_frame, raw_inference
 from celltrace.methods.cap.model import CapModel
-from celltrace.methods.cap.targets import (ClipBatches, PointMovie, cap_loss, marker_centroids,
+from celltrace.methods.cap.targets import (ClipBatches, PointMovie, cap_loss, marker_centroids, window_loss,
                                            synthetic_point_movie, window_targets)
 from celltrace.train.loop import fit
 from tests.conftest import crop_sequence, ctc_gt, ctc_sequence
@@ -148,3 +151,54 @@ def test_raw_inference_gated_by_the_detector_ends_a_track_off_every_object():
     assert [p[0] for p in gated[1].points] == list(range(10))
     free = raw_inference(model, lambda t: frames[t], lambda t: labels[t], 10, min_area=10, gate=False)
     assert [p[0] for p in free[2].points] == list(range(10))
+
+
+def test_the_detector_runs_once_per_frame(tmp_path, monkeypatch):
+    """RAW inference asks for a frame's detections several times (windows restart) and the markers
+    need them again at full resolution: each frame is still segmented exactly once."""
+    from celltrace.methods.base import load_tracker
+    from celltrace.methods.classic import ClassicTracker
+    from celltrace.movie import Movie
+
+    calls: list[int] = []
+    real = ClassicTracker.segment
+
+    def counted(self, image, radius, dtype=np.uint32):
+        calls.append(1)
+        return real(self, image, radius, dtype=dtype)
+
+    monkeypatch.setattr(ClassicTracker, "segment", counted)
+    seq = crop_sequence("Fluo-N2DH-SIM+", tmp_path / "02", frames=10, box=(200, 100, 256, 256))
+    frames = np.stack([tifffile.imread(p) for p in sorted(seq.glob("t*.tif"))])
+    result = load_tracker("cap", l_win=4).track(Movie(frames=frames), progress=False)
+    assert len(calls) == 10
+    assert result.meta["timing"]["network_s"] >= 0
+
+
+def test_balanced_daughter_loss_weighs_the_rare_visible_daughter():
+    """One visible daughter slot among many invisible ones: the plain mean hardly sees a wrong
+    answer on it, the balanced loss gives it half of the daughter term."""
+    T, N = 8, 6
+    vis = torch.zeros(1, T, N, 3)
+    vis[..., 0] = 1.0
+    vis[0, 5, 2, 1] = 1.0  # one daughter visible in one frame
+    logits = torch.full((1, T, N, 3), -4.0)
+    logits[..., 0] = 4.0  # right everywhere except that daughter
+    out = {"locations": [torch.zeros(1, T, N, 3, 2)], "visibility": logits}
+    loc, valid = torch.zeros(1, T, N, 3, 2), torch.ones(1, N, dtype=torch.bool)
+    _, plain = window_loss(out, loc, vis, valid, CapConfig(balance_daughters=False))
+    _, balanced = window_loss(out, loc, vis, valid, CapConfig(balance_daughters=True))
+    wrong = float(torch.nn.functional.softplus(torch.tensor(4.0)))  # BCE of logit −4 on a positive
+    assert float(plain) < 0.05 * float(balanced)
+    assert float(balanced) == pytest.approx(0.5 * wrong, rel=0.05)
+
+
+def test_training_can_start_from_shipped_weights(tmp_path):
+    from celltrace.methods.cap.model import load_model
+    from celltrace.methods.cap.tracker import DEFAULT_WEIGHTS
+    from celltrace.methods.cap.train import train_cap
+
+    out = train_cap([], tmp_path / "cap.pt", steps=1, lr=1e-9, init=DEFAULT_WEIGHTS, progress=False, validate=False)
+    a, b = load_model(DEFAULT_WEIGHTS).state_dict(), load_model(out).state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert json.loads(out.with_suffix(".json").read_text())["init"] == str(DEFAULT_WEIGHTS)

@@ -209,3 +209,53 @@ def test_segmentation_of_ideal_maps_is_the_gt():
     for k in np.unique(gt[gt > 0]):
         vals, counts = np.unique(lab[gt == k], return_counts=True)
         assert counts.max() == (gt == k).sum()
+
+
+# ---------------------------------------------------------------------- one cell size for every movie
+def test_maps_predicted_at_network_scale_come_back_in_frame_pixels():
+    """EDM and displacements computed on a GT frame resampled to network scale, brought back by
+    ``maps_to_frame``, agree with the same maps computed at full resolution (lengths ÷ scale)."""
+    from celltrace.methods.distnet2d.infer import maps_to_frame
+    from celltrace.nn.scaling import resample
+
+    lab = read_frame(ctc_gt("Fluo-C2DL-MSC") / "TRA" / "man_track010.tif").astype(np.int32)
+    scale = 0.25  # MSC's large cells to a radius of ~10 px
+    small = resample(lab, scale, order=0)
+    shift = np.stack([np.full(small.shape, 3.0, np.float32), np.full(small.shape, -2.0, np.float32)])
+    back = maps_to_frame({"edm": edm_map(small), "disp_bwd": shift[None],
+                          "mult_bwd": np.ones((1, 3) + small.shape, np.float32) / 3}, scale, lab.shape)
+    full = edm_map(lab)
+    inside = full > 8  # away from the borders, where nearest-neighbour downsampling moves the edge
+    assert back["edm"].shape == lab.shape
+    assert np.median(np.abs(back["edm"][inside] - full[inside]) / full[inside]) < 0.1
+    assert np.allclose(back["disp_bwd"][0, 0], 12.0) and np.allclose(back["disp_bwd"][0, 1], -8.0)
+    assert np.allclose(back["mult_bwd"], 1 / 3)  # probabilities are not lengths
+
+
+def test_training_windows_put_every_dataset_at_one_cell_size():
+    """With ``cell_radius`` the crops of MSC (radius ~40 px) and SIM+ (~16 px) show cells of about
+    that radius: the largest EDM value of the cells in six crops is near ``cell_radius``."""
+    cfg = DistNet2DConfig(frames=3, crop=96, batch=1, subsample=(1, 1), cell_radius=10.0)
+    peaks = {}
+    for ds in ("Fluo-C2DL-MSC", "Fluo-N2DH-SIM+"):
+        seq = find_sequences([ctc_sequence(ds)], region="0:0.6")[0]
+        refs = [r for r in frame_refs([seq], "all") if r.t in (5, 6, 7)]
+        sampler = WindowBatches([seq], refs, cfg, seed=0, augment=False)
+        rng = np.random.default_rng(0)
+        peaks[ds] = max(float(sampler.window(0, 6, 1, rng)["edm"][1].max()) for _ in range(6))
+        assert 0.1 < sampler.scales[0] < 1.0
+    for ds, peak in peaks.items():
+        assert 5.0 < peak < 20.0, (ds, peak)
+
+
+def test_output_gain_scales_the_length_maps_only():
+    cfg = DistNet2DConfig(frames=3, widths=(8, 16, 24), blend_width=24, decoder_width=8)
+    torch.manual_seed(0)
+    plain = DistNet2DModel(cfg).eval()
+    gained = DistNet2DModel(DistNet2DConfig(**{**cfg.as_dict(), "output_gain": 10.0})).eval()
+    gained.load_state_dict(plain.state_dict())
+    x = torch.rand(1, 3, 32, 32)
+    a, b = plain(x), gained(x)
+    for k in ("edm", "gdcm", "disp_bwd", "disp_fwd"):
+        assert torch.allclose(b[k], 10 * a[k], atol=1e-5)
+    assert torch.equal(a["mult_bwd"], b["mult_bwd"])

@@ -215,6 +215,17 @@ def frame_refs(sequences: Sequence[CTCSequence], split: str = "train", mode: str
     return refs
 
 
+def estimated_radius(seq: CTCSequence, frames: int = 3) -> float:
+    """The typical cell radius (pixels) of a training sequence as the default method estimates it on a
+    movie (on ``frames`` frames spread over the sequence): networks that resample every movie to
+    one cell size must see their training data through the same estimate as at inference."""
+    from celltrace.methods.classic import ClassicTracker
+    from celltrace.movie import Movie
+
+    picks = [seq.frames[i] for i in spread(len(seq.frames), frames)]
+    return ClassicTracker().estimate_radius(Movie(frames=np.stack([seq.image(t) for t in picks])))
+
+
 def training_frames(data_dirs: Iterable[str | Path], config: Any, region: str | None = None,
                     require_seg_val: bool = False) -> tuple[list[CTCSequence], list[FrameRef], list[FrameRef]]:
     """``(sequences, train_refs, val_refs)`` of a training run: the sequences of ``data_dirs``

@@ -81,8 +81,9 @@ def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], de
 
     * continued when its cell slot (or exactly one daughter slot) is visible (``σ(W F) ≥``
       ``visibility_threshold``),
-    * divided when the cell slot is not visible and both daughter slots are: the track ends at
-      ``f − 1`` and two daughter tracks begin at ``f``,
+    * divided when both daughter slots exceed ``division_threshold`` (and, with
+      ``division_needs_mother_gone``, the cell slot is not visible): the track ends at ``f − 1``
+      and two daughter tracks begin at ``f``,
     * ended when no slot is visible, or (``gate``) when its point lies on no detected object or on
       one that an older track's point already holds (a track that drifted off its cell ends
       rather than leaving a false marker; the cell, if still there, comes back as a new cell);
@@ -94,6 +95,7 @@ def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], de
     """
     config = model.config
     th = config.visibility_threshold
+    th_div = config.division_threshold
     feats = FeatureCache(model, frame, device)
     tracks: dict[int, PointTrack] = {}
 
@@ -138,7 +140,7 @@ def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], de
                 if not alive[i]:
                     continue
                 v = vis[k, n]
-                if v[0] < th and v[1] >= th and v[2] >= th:
+                if min(v[1], v[2]) >= th_div and (v[0] < th or not config.division_needs_mother_gone):
                     divisions[i] = [(*loc[k, n, s], v[s]) for s in (1, 2)]
                 elif v.max() >= th:
                     s = 0 if v[0] >= th else int(np.argmax(v[1:])) + 1

@@ -17,7 +17,10 @@ The daughters are unordered: the loss scores each cell with the daughter assignm
 (2, 1) that fits the last iteration better.
 
 Loss (Eq. 3–4): ``Σ_j Σ_m γ^(M−m) mean_visible ‖L̂(m, j) − L(j)‖ / p + w_vis · BCE(V̂(M, j), V(j))``,
-averaged over the J windows; ``p = position_scale``.
+averaged over the J windows; ``p = position_scale``. With ``balance_daughters`` (ours) the BCE is
+the mean over the cell slots plus, for the daughter slots, the average of the mean over visible
+and the mean over invisible targets: a visible daughter is ~1 slot in 10³, and a plain mean
+teaches the network that daughters are never visible (no division is ever called).
 """
 
 from __future__ import annotations
@@ -95,15 +98,12 @@ def ctc_point_movie(seq: Any, config: CapConfig, radius: float | None = None) ->
     """A CTC training sequence (:class:`celltrace.train.data.CTCSequence`, region applied) at network
     scale: the frames resampled by ``cell_radius / r`` (``r`` the default method's radius estimate,
     as at inference), TRA marker centroids, lineage from ``TRA/man_track.txt``."""
-    from celltrace.frames import spread
     from celltrace.io.ctc import read_lineage
-    from celltrace.methods.classic import ClassicTracker
-    from celltrace.movie import Movie
+    from celltrace.train.data import estimated_radius
 
     frames = seq.frames
     if radius is None:
-        picks = [frames[i] for i in spread(len(frames), 3)]
-        radius = ClassicTracker().estimate_radius(Movie(frames=np.stack([seq.image(t) for t in picks])))
+        radius = estimated_radius(seq)
     scale = config.cell_radius / float(radius)
     imgs, pts = [], []
     for i, t in enumerate(frames):
@@ -286,7 +286,15 @@ def window_loss(out: dict[str, Any], loc: torch.Tensor, vis: torch.Tensor, valid
                for m, L in enumerate(locs)) / config.position_scale
     vmask = valid[:, None, :, None].expand_as(vis).float()
     bce = F.binary_cross_entropy_with_logits(out["visibility"], vis, reduction="none")
-    vis_loss = (bce * vmask).sum() / vmask.sum().clamp(min=1.0)
+    if not config.balance_daughters:
+        return traj, (bce * vmask).sum() / vmask.sum().clamp(min=1.0)
+    mean = lambda w: (bce * w).sum() / w.sum().clamp(min=1.0)  # noqa: E731
+    cell, daughters = vmask.clone(), vmask.clone()
+    cell[..., 1:] = 0
+    daughters[..., 0] = 0
+    seen = daughters * (vis > 0.5).float()
+    unseen = daughters - seen
+    vis_loss = mean(cell) + (0.5 * (mean(seen) + mean(unseen)) if seen.sum() > 0 else mean(unseen))
     return traj, vis_loss
 
 

@@ -152,33 +152,46 @@ class CapTracker(LearnedTracker):
         net_shape = scaled_shape((H, W), scale)
         timing = {"detector_s": 0.0}
 
-        @functools.lru_cache(maxsize=4)
-        def detections(t: int) -> tuple[np.ndarray, np.ndarray | None]:
-            """(network-scale labels, full-resolution labels or None) of frame t."""
-            a = time.perf_counter()
+        keep_full = c.marker == "mask" and detect_full is not None
+        net_store = FrameStore(net_shape, np.int32, prefix="celltrace-cap-det-")
+        full_store = FrameStore((H, W), np.int32, prefix="celltrace-cap-det-") if keep_full else None
+
+        def detect_frame(t: int) -> tuple[np.ndarray, np.ndarray | None]:
+            """(network-scale labels, full-resolution labels or None) of frame t, computed."""
             if detect_full is None:
                 net = np.zeros(net_shape, np.int32)
                 rows = table[table["frame"] == t]
                 for k, (y, x) in enumerate(zip(rows["y"].to_numpy(float), rows["x"].to_numpy(float)), start=1):
                     paint_disk(net, y * scale, x * scale, 0.5 * c.cell_radius, k)
-                full = None
-            elif given is not None or c.detect_at == "full":
+                return net, None
+            if given is not None or c.detect_at == "full":
                 full = detect_full(t, scale, net_shape)
-                net = resample(full, scale, net_shape, order=0)
-            else:
-                net = detect_full(t, scale, net_shape)
-                full = resample(net, 1.0 / scale, (H, W), order=0) if c.marker == "mask" else None
-            timing["detector_s"] += time.perf_counter() - a
-            return net, full
+                return resample(full, scale, net_shape, order=0), full
+            net = detect_full(t, scale, net_shape)
+            return net, resample(net, 1.0 / scale, (H, W), order=0) if keep_full else None
+
+        @functools.lru_cache(maxsize=4)
+        def detections(t: int) -> tuple[np.ndarray, np.ndarray | None]:
+            """Frame t's detections, each frame detected once: RAW inference first asks for frames in
+            order, so they are appended to compressed on-disk stores that the rendering reads back."""
+            while len(net_store) <= t:
+                a = time.perf_counter()
+                net, full = detect_frame(len(net_store))
+                net_store.append(net)
+                if full_store is not None:
+                    full_store.append(full)
+                timing["detector_s"] += time.perf_counter() - a
+            return (np.asarray(net_store.frames()[t]),
+                    np.asarray(full_store.frames()[t]) if full_store is not None else None)
 
         tracks = raw_inference(model, lambda t: prepare_frame(np.asarray(movie[t]), scale), lambda t: detections(t)[0],
                                T, min_area=0.25 * np.pi * c.cell_radius ** 2, gate=c.gate, device=self.device,
                                progress=progress)
         t1 = time.perf_counter()
-        tracking = self.render(tracks, (T, H, W), scale, radius,
-                               (lambda t: detections(t)[1]) if c.marker == "mask" and detect_full is not None else None)
-        timing.update({"network_s": t1 - t0 - timing["detector_s"], "render_s": time.perf_counter() - t1,
-                       "total_s": time.perf_counter() - t0})
+        detector_s = timing["detector_s"]
+        tracking = self.render(tracks, (T, H, W), scale, radius, (lambda t: detections(t)[1]) if keep_full else None)
+        timing.update({"detector_s": detector_s, "network_s": t1 - t0 - detector_s,
+                       "render_s": time.perf_counter() - t1, "total_s": time.perf_counter() - t0})
         timing["segmentation_s"] = timing["detector_s"]
         tracking.meta.update({"method": self.name, "weights": str(self.weights or DEFAULT_WEIGHTS), "timing": timing,
                               "network_scale": scale, "cell_radius_px": radius})

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from celltrace.methods.cap.config import CapConfig
-from celltrace.methods.cap.model import CapModel, save_model
+from celltrace.methods.cap.model import CapModel, load_model, save_model
 from celltrace.methods.cap.targets import PointMovie, cap_loss, crop_frames, ctc_point_movie, window_targets
 from celltrace.train.data import find_sequences
-from celltrace.train.loop import checkpoint_folder, fit, seed_everything
+from celltrace.train.loop import checkpoint_folder, fit, load_initial_weights, seed_everything
 from celltrace.train.manifest import run_settings, training_manifest, write_manifest
 
 
@@ -82,11 +82,13 @@ def train_cap(data_dirs: Sequence[str | Path], out: str | Path, steps: int = 300
               crop: int | None = None, batch: int | None = None, lr: float | None = None, device: str = "cpu",
               *, checkpoint_dir: str | Path | None = None, resume: bool = True, validate: bool = True,
               progress: bool = True, command: str | None = None, region: str | None = None,
-              val_fraction: float = 0.2, **params: Any) -> Path:
+              val_fraction: float = 0.2, init: str | Path | None = None, **params: Any) -> Path:
     """Train CAP on ``data_dirs`` (CTC datasets or sequences; TRA markers only; ``region`` ``"X0:X1"``
     keeps that part of each field) and write ``out`` (weights) and ``out``.json (manifest).
     ``params`` override :class:`CapConfig` fields. An empty ``data_dirs`` trains on synthetic movies
-    only. Checkpoints go to ``checkpoint_dir`` (default ``<out>.ckpt/``). Returns ``out``."""
+    only. ``init``: start from these weights (same network; fine-tuning, e.g. with
+    ``pretrain_fraction=0``) instead of a random initialisation. Checkpoints go to ``checkpoint_dir``
+    (default ``<out>.ckpt/``). Returns ``out``."""
     from celltrace.methods.cap.targets import ClipBatches
 
     out = Path(out)
@@ -101,6 +103,8 @@ def train_cap(data_dirs: Sequence[str | Path], out: str | Path, steps: int = 300
             val_movies.append(val_part)
     seed_everything(seed)
     model = CapModel(config)
+    if init is not None:
+        load_initial_weights(model, init, load_model)
     pretrain = int(round(config.pretrain_fraction * steps)) if movies else steps
     sampler = ClipBatches(movies, config, seed=seed, pretrain_steps=pretrain)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
@@ -110,7 +114,8 @@ def train_cap(data_dirs: Sequence[str | Path], out: str | Path, steps: int = 300
     history = fit(model, cap_loss, sampler, optimizer, steps=steps, checkpoint_dir=ckpt, seed=seed, resume=resume,
                   log_every=10, checkpoint_every=50, progress=progress, clip_norm=1.0, scheduler=scheduler,
                   device=device, settings=run_settings(seed, data_dirs, config.as_dict(), region=region,
-                                                        schedule_steps=max(steps, 1), val_fraction=val_fraction))
+                                                        schedule_steps=max(steps, 1), val_fraction=val_fraction,
+                                                        init=None if init is None else str(init)))
     model.eval().cpu()
     scores = validation_scores(model, val_movies, seed) if validate else {}
     manifest = training_manifest("cap", data_dirs=data_dirs, sequences=[], train_refs=[], val_refs=[],
@@ -118,7 +123,8 @@ def train_cap(data_dirs: Sequence[str | Path], out: str | Path, steps: int = 300
                                  config=config.as_dict(), model=model, validation=scores, command=command)
     manifest.update({"sequences": [{"name": pm.name, "train_frames": len(pm.frames), "scale": pm.scale}
                                    for pm in movies], "region": region, "pretrain_steps": pretrain, "val_fraction": val_fraction,
-                     "annotations": "TRA markers only"})
+                     "annotations": "TRA markers only",
+                     "init": None if init is None else str(init)})
     save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time", "region")}})
     write_manifest(out, manifest)
     return out

@@ -17,7 +17,7 @@ class DistNet2DConfig(MethodConfig):
 
     method = "distnet2d"
     limits = {"frames": AT_LEAST_ONE, "gap": AT_LEAST_ONE, "widths": AT_LEAST_ONE, "blend_width": AT_LEAST_ONE,
-              "decoder_width": AT_LEAST_ONE, "huber_delta": POSITIVE, "sigma_range": POSITIVE,
+              "decoder_width": AT_LEAST_ONE, "output_gain": POSITIVE, "cell_radius": POSITIVE, "huber_delta": POSITIVE, "sigma_range": POSITIVE,
               "centre_ratio": FRACTION, "centre_size_range": POSITIVE, "max_eccentricity": FRACTION,
               "lr": POSITIVE, "batch": AT_LEAST_ONE, "crop": AT_LEAST_ONE, "scale_range": POSITIVE,
               "subsample": AT_LEAST_ONE, "p_blur": FRACTION, "p_noise": FRACTION, "p_histogram": FRACTION,
@@ -44,6 +44,17 @@ class DistNet2DConfig(MethodConfig):
     per-frame / per-pair features the extractors hand them)."""
     dilations: tuple[int, ...] = (1, 2)
     """Dilations of the residual blocks at stride 8 (one block per value; Table S1 uses dilated blocks)."""
+    cell_radius: float | None = None
+    """Every movie is resampled so that its typical cell (the default method's radius estimate)
+    has this radius in pixels, in training and at inference; maps come back to the frame's pixels.
+    ``None`` = native pixels (the paper). Ours: one cell size for all datasets keeps large cells
+    (MSC, ~10× the area of a GOWT1 nucleus) inside the receptive field and the crop, and makes a
+    1024² frame of large cells cheap."""
+    output_gain: float = 1.0
+    """EDM, GDCM and displacement = ``output_gain`` × the decoder's output (pixels). Ours: targets
+    of 10–40 px are out of reach of a freshly initialised head for thousands of Adam steps at
+    lr 10⁻⁴ (each step moves a weight by about lr), so a gain of ~10 lets a short CPU run
+    reach them; 1 = the paper's plain head."""
 
     # --- loss (§3.2)
     huber_delta: float = 1.0
@@ -138,7 +149,7 @@ class DistNet2DConfig(MethodConfig):
     def network(self) -> dict[str, Any]:
         """The fields that define the network's shape (stored with the weights)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-                if k in ("frames", "widths", "blend_width", "decoder_width", "dilations")}
+                if k in ("frames", "widths", "blend_width", "decoder_width", "dilations", "output_gain", "cell_radius")}
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

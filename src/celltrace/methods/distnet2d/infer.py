@@ -17,6 +17,7 @@ import torch
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import centre_index, window_offsets
 from celltrace.nn.normalize import normalize
+from celltrace.nn.scaling import resample, to_frame
 from celltrace.nn.tiling import predict_tiled
 
 
@@ -26,16 +27,20 @@ def window_times(t: int, n_frames: int, config: DistNet2DConfig, step: int = 1) 
 
 
 class NormalizedFrames:
-    """``frames(u)``: movie frame ``u`` min–max normalised to its ``percentiles`` (float32), the last
-    ``keep`` frames cached (a window reuses most frames of the previous one)."""
+    """``frames(u)``: movie frame ``u`` resampled by ``scale`` (network pixels per frame pixel,
+    :func:`celltrace.nn.scaling.resample`) and min–max normalised to its ``percentiles`` (float32),
+    the last ``keep`` frames cached (a window reuses most frames of the previous one)."""
 
-    def __init__(self, movie: Any, percentiles: tuple[float, float], keep: int = 32):
-        self.movie, self.percentiles, self.keep = movie, tuple(percentiles), keep
+    def __init__(self, movie: Any, percentiles: tuple[float, float], keep: int = 32, scale: float = 1.0):
+        self.movie, self.percentiles, self.keep, self.scale = movie, tuple(percentiles), keep, float(scale)
         self.cache: dict[int, np.ndarray] = {}
 
     def __call__(self, u: int) -> np.ndarray:
         if u not in self.cache:
-            self.cache[u] = normalize(np.asarray(self.movie[u]), self.percentiles)
+            frame = np.asarray(self.movie[u])
+            if self.scale != 1.0:
+                frame = resample(frame.astype(np.float32), self.scale)
+            self.cache[u] = normalize(frame, self.percentiles)
             while len(self.cache) > self.keep:
                 self.cache.pop(min(self.cache))
         return self.cache[u]
@@ -104,4 +109,21 @@ def predict_maps(model: Any, frame: Callable[[int], np.ndarray], t: int, n_frame
                          overlap=c.tile_overlap)
 
 
-__all__ = ["window_times", "NormalizedFrames", "EncodedFrames", "predict_maps"]
+LENGTH_MAPS = ("edm", "gdcm", "disp_bwd", "disp_fwd")
+"""Maps whose values are lengths in pixels (rescaled with the maps); the multiplicities are probabilities."""
+
+
+def maps_to_frame(maps: dict[str, np.ndarray], scale: float, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Maps predicted on a frame resampled by ``scale`` back on the frame's ``shape`` (bilinear,
+    :func:`celltrace.nn.scaling.to_frame`), lengths (EDM, GDCM, displacements) in frame pixels (÷ ``scale``)."""
+    if scale == 1.0 and next(iter(maps.values())).shape[-2:] == tuple(shape):
+        return maps
+    out = {}
+    for k, v in maps.items():
+        planes = v.reshape(-1, *v.shape[-2:])
+        back = np.stack([to_frame({"m": p}, scale, shape)["m"] for p in planes]).reshape(*v.shape[:-2], *shape)
+        out[k] = (back / np.float32(scale)).astype(np.float32) if k in LENGTH_MAPS else back
+    return out
+
+
+__all__ = ["window_times", "NormalizedFrames", "EncodedFrames", "predict_maps", "maps_to_frame", "LENGTH_MAPS"]

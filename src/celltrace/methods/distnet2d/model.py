@@ -184,7 +184,7 @@ class DistNet2DModel(nn.Module):
         if frames:
             seg = F.relu(self.segmentation_extractor(x))
             maps = [self.segmentation_decoder(seg[:, i * D:(i + 1) * D], encoded[i][0]) for i in frames]
-            m = torch.stack(maps, 1)
+            m = torch.stack(maps, 1) * c.output_gain
             out["edm"], out["gdcm"] = m[:, :, 0], m[:, :, 1]
         if pairs:
             tra = F.relu(self.tracking_extractor(x))
@@ -194,8 +194,8 @@ class DistNet2DModel(nn.Module):
                 skips = [sa + sb for sa, sb in zip(encoded[a][0], encoded[b][0])]
                 maps.append(self.tracking_decoder(tra[:, k * D:(k + 1) * D], skips))
             m = torch.stack(maps, 1)
-            out["disp_bwd"], out["mult_bwd"] = m[:, :, 0:2], m[:, :, 2:5]
-            out["disp_fwd"], out["mult_fwd"] = m[:, :, 5:7], m[:, :, 7:10]
+            out["disp_bwd"], out["mult_bwd"] = m[:, :, 0:2] * c.output_gain, m[:, :, 2:5]
+            out["disp_fwd"], out["mult_fwd"] = m[:, :, 5:7] * c.output_gain, m[:, :, 7:10]
         return out
 
     def forward(self, window: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -39,7 +39,7 @@ from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import centre_index, window_offsets, window_pairs
 from celltrace.train.augment import Transform, apply_transform, draw_transform, transform_points
 from celltrace.segmentation.medoids import medoids
-from celltrace.train.data import CTCSequence, FrameRef, FrameSample
+from celltrace.train.data import CTCSequence, FrameRef, FrameSample, estimated_radius
 from celltrace.train.instances import UNTRACKED, frame_labels, parents_of
 
 
@@ -259,6 +259,9 @@ class WindowBatches:
         if not self.refs:
             raise ValueError("no training frames")
         self.parents = [parents_of(s) for s in self.sequences]
+        self.scales = [1.0 if config.cell_radius is None else config.cell_radius / estimated_radius(s)
+                       for s in self.sequences]
+        """Network pixels per source pixel of each sequence (``config.cell_radius`` / its radius)."""
         self.cache: OrderedDict[tuple[int, int], FrameTargets] = OrderedDict()
         self.pairs = window_pairs(config.frames)
 
@@ -290,7 +293,8 @@ class WindowBatches:
         if centre_ft.centres and rng.random() < 0.7:
             ids = sorted(centre_ft.centres)
             centre = centre_ft.centres[ids[int(rng.integers(len(ids)))]]
-        scale = tuple(c.scale_range) if self.augment else (1.0, 1.0)
+        zoom = tuple(c.scale_range) if self.augment else (1.0, 1.0)
+        scale = (zoom[0] * self.scales[seq], zoom[1] * self.scales[seq])
         base = draw_transform(centre_ft.image.shape, c.crop, rng, scale, rotate=self.augment, flip=self.augment,
                               centre=centre)
         trs: list[Transform] = []

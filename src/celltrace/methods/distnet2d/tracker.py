@@ -88,23 +88,31 @@ class DistNet2DTracker(LearnedTracker):
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
         """Segment (unless ``masks`` is given) and link every frame; timings in ``meta['timing']``,
         suspects in ``meta['suspects']``, corrections in ``meta['corrections']``."""
-        from celltrace.methods.distnet2d.infer import EncodedFrames, NormalizedFrames, predict_maps
+        from celltrace.methods.distnet2d.infer import EncodedFrames, NormalizedFrames, maps_to_frame, predict_maps
         from celltrace.methods.distnet2d.model import window_offsets
 
         if not isinstance(movie, Movie):
             movie = Movie(frames=movie)
         model = self.model
-        c = self.config
+        c = model.config  # the network fields (frames, gap, cell_radius…) come from the weights
         T = len(movie)
         given = as_frames(masks) if masks is not None else None
         if given is not None and (len(given) != T or tuple(given.shape[1:]) != tuple(movie.shape[1:])):
             raise CelltraceError(f"masks of shape {tuple(given.shape)} do not match the movie's {tuple(movie.shape)}")
         span = max(window_offsets(c.frames, c.gap)) - min(window_offsets(c.frames, c.gap)) + 2
-        frames = NormalizedFrames(movie, tuple(c.percentiles), keep=span)
+        scale, radius = 1.0, None
+        if c.cell_radius is not None:
+            from celltrace.methods.classic import ClassicTracker
+
+            radius = ClassicTracker().estimate_radius(movie)
+            scale = float(c.cell_radius) / radius
+        frames = NormalizedFrames(movie, tuple(c.percentiles), keep=span, scale=scale)
         encoded = EncodedFrames(model, frames, self.device, keep=span)
-        tracking = track_maps(lambda t: predict_maps(model, frames, t, T, c, self.device, encoded=encoded), T,
-                              tuple(movie.shape[1:]), c, given, progress)
-        tracking.meta["weights"] = str(self.weights or DEFAULT_WEIGHTS)
+        shape = tuple(movie.shape[1:])
+        tracking = track_maps(lambda t: maps_to_frame(predict_maps(model, frames, t, T, c, self.device, encoded=encoded),
+                                                      scale, shape), T, shape, c, given, progress)
+        tracking.meta.update({"weights": str(self.weights or DEFAULT_WEIGHTS), "network_scale": scale,
+                              "cell_radius_px": radius})
         return tracking
 
 
