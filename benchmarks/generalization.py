@@ -28,7 +28,8 @@ Methods:
   cap:K=V[:K=V...]     the same with these parameters (e.g. cap:detect_at=network)
   distnet2d(-nopost)   DistNet2D trained on x < 0.6·W of the 02 sequences (DIR/distnet2d-spatial.pt, else
                        the shipped weights, which are that model for now): spatial, shift, psc, synth;
-                       -nopost without the merge/split correction (the post-processing ablation)
+                       -nopost without the merge/split correction (the post-processing ablation);
+                       distnet2d:K=V[:K=V...] with these parameters (e.g. distnet2d:edm_threshold=0.25)
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
 worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
@@ -140,10 +141,11 @@ class Runners:
                 out[n] = (lambda g: lambda f, c: self.boxtrack(f, c, gt_boxes=g))(n == "boxtrack-boxes")
             elif n == "cap":
                 out[n] = self.cap
-            elif n.startswith("cap:"):  # cap:detect_at=network:division_threshold=0.4 — parameters of the run
-                params = {k: json.loads(v) if v[:1] in "0123456789-[{" or v in ("true", "false", "null") else v
+            elif n.split(":")[0] in ("cap", "distnet2d") and ":" in n:  # cap:detect_at=network — with parameters
+                params = {k: json.loads(v) if v[:1] in "0123456789-.[{" or v in ("true", "false", "null") else v
                           for k, v in (kv.split("=", 1) for kv in n.split(":")[1:])}
-                out[n] = (lambda p: lambda f, c: self.cap(f, c, **p))(params)
+                run = self.cap if n.startswith("cap") else self.distnet2d
+                out[n] = (lambda r, p: lambda f, c: r(f, c, **p))(run, params)
             elif n == "distnet2d":
                 out[n] = self.distnet2d
             elif n == "distnet2d-nopost":

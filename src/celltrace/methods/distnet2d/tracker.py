@@ -109,22 +109,35 @@ class DistNet2DTracker(LearnedTracker):
         frames = NormalizedFrames(movie, tuple(c.percentiles), keep=span, scale=scale)
         encoded = EncodedFrames(model, frames, self.device, keep=span)
         shape = tuple(movie.shape[1:])
-        tracking = track_maps(lambda t: maps_to_frame(predict_maps(model, frames, t, T, c, self.device, encoded=encoded),
-                                                      scale, shape), T, shape, c, given, progress)
+        if given is None:  # post-processing at network scale, labels brought back to the frame
+            tracking = track_maps(lambda t: predict_maps(model, frames, t, T, c, self.device, encoded=encoded), T,
+                                  shape, c, None, progress, scale=scale)
+        else:  # the user's objects are linked where they are: maps brought to the frame
+            tracking = track_maps(lambda t: maps_to_frame(predict_maps(model, frames, t, T, c, self.device,
+                                                                       encoded=encoded), scale, shape),
+                                  T, shape, c, given, progress)
         tracking.meta.update({"weights": str(self.weights or DEFAULT_WEIGHTS), "network_scale": scale,
                               "cell_radius_px": radius})
         return tracking
 
 
 def track_maps(maps_of: Callable[[int], dict[str, np.ndarray]], n_frames: int, shape: tuple[int, ...],
-               config: DistNet2DConfig, masks: Frames | None = None, progress: bool = False) -> Tracking:
+               config: DistNet2DConfig, masks: Frames | None = None, progress: bool = False,
+               scale: float = 1.0) -> Tracking:
     """Post-processing of DistNet2D on the maps of every frame (``maps_of(t)``: ``edm``, ``gdcm`` of
     ``t`` and the pair maps of ``(t−1, t)``, as :func:`~celltrace.methods.distnet2d.infer.predict_maps`):
-    segment (unless ``masks``), link, correct (``config.postprocess``), collect suspects."""
+    segment (unless ``masks``), link, correct (``config.postprocess``), collect suspects.
+
+    ``scale`` ≠ 1: the maps are at network scale (``scale`` network pixels per frame pixel of the
+    frames of ``shape``); everything is decided there — where the post-processing's pixel
+    parameters mean what they meant in training — and each label image is brought to ``shape``
+    (nearest label, cut to the bilinearly resampled ``EDM > edm_threshold``), suspects' points
+    divided by ``scale``."""
     from tqdm.auto import tqdm
 
     from celltrace.methods.distnet2d.postprocess import segment_maps
     from celltrace.methods.distnet2d.tracking_step import link_pair
+    from celltrace.nn.scaling import resample
 
     c = config
     store = FrameStore(tuple(shape), np.uint32, prefix="celltrace-dn-")
@@ -136,7 +149,10 @@ def track_maps(maps_of: Callable[[int], dict[str, np.ndarray]], n_frames: int, s
     t_start = time.perf_counter()
     prev_lab = prev_edm = None
 
-    def keep(lab: np.ndarray) -> None:
+    def keep(lab: np.ndarray, edm: np.ndarray) -> None:
+        if scale != 1.0:
+            lab = resample(lab, 1.0 / scale, tuple(shape), order=0)
+            lab[resample(edm, 1.0 / scale, tuple(shape)) <= c.edm_threshold] = 0
         store.append(lab)
         u = np.unique(lab)
         labels_per_frame.append(u[u > 0].astype(np.int64))
@@ -153,15 +169,15 @@ def track_maps(maps_of: Callable[[int], dict[str, np.ndarray]], n_frames: int, s
             if res.prev_relabel:  # merged fragments of t−1: the links into them follow
                 links = [(a, b, u, res.prev_relabel.get(v, v) if u == t - 1 else v) for a, b, u, v in links]
             links += [(t - 1, i, t, j) for i, j in res.links]
-            suspects += res.suspects
+            suspects += [{**x, "cells": [(f, y / scale, xx / scale) for f, y, xx in x["cells"]]} for x in res.suspects]
             corrections += res.corrections
-            keep(prev_lab)
+            keep(prev_lab, prev_edm)
         timing["network_s"] += t1 - t0
         timing["segmentation_s"] += t2 - t1
         timing["linking_s"] += time.perf_counter() - t2
         prev_lab, prev_edm = lab, maps["edm"]
     if prev_lab is not None:
-        keep(prev_lab)
+        keep(prev_lab, prev_edm)
     present = [set(v.tolist()) for v in labels_per_frame]
     links = [k for k in links if k[1] in present[k[0]] and k[3] in present[k[2]]]
     tracking = Tracking.from_links(store.frames(), links, labels_per_frame=labels_per_frame)
