@@ -21,8 +21,8 @@ Methods:
   caliban-noaug(-learned)   models trained without the photometric shifts (spatial and shift only)
   caliban-shipped(-learned) the package's caliban segmentation weights (psc, synth only)
   embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
-  boxtrack(-boxes)     BoxTrack with its shipped spatial weights (not lodo), prompted by the default
-                       detector's first frame (-boxes: by the first GT frame's boxes)
+  boxtrack(-boxes)     BoxTrack with its shipped spatial weights (lodo: DIR/boxtrack-lodo-<D>.pt), prompted
+                       by the default detector's first frame (-boxes: by the first GT frame's boxes)
   cap                  CAP (points; TRA markers only): DIR/cap-<variant>.pt, or the shipped weights where
                        their manifest says they trained on region 0:0.6 (spatial, shift) or for psc, synth
   cap:K=V[:K=V...]     the same with these parameters (e.g. cap:detect_at=network)
@@ -108,14 +108,17 @@ class Runners:
                                                                progress=False)
 
     def boxtrack(self, frames: np.ndarray, case: Case, gt_boxes: bool = False) -> Tracking | None:
-        """BoxTrack with the shipped (spatial: left 60 % of each 02) weights, so not on lodo cases;
-        prompts: the default detector's first frame, or (``gt_boxes``) the first GT frame's boxes."""
-        if case.variant.startswith("lodo") or (gt_boxes and case.gt is None):
+        """BoxTrack with the shipped (spatial: left 60 % of each 02) weights, or on lodo cases
+        ``DIR/boxtrack-lodo-<dataset>.pt`` (none: not run); prompts: the default detector's first
+        frame, or (``gt_boxes``) the first GT frame's boxes."""
+        own = self.models / f"boxtrack-{case.variant}.pt"
+        weights = {"weights": str(own)} if case.variant.startswith("lodo") and own.exists() else {}
+        if (case.variant.startswith("lodo") and not weights) or (gt_boxes and case.gt is None):
             return None
         from boxtrack_mot import truth_boxes  # benchmarks/: SEG boxes, or markers scaled to cell size
 
         boxes = truth_boxes(case.gt, case.seg) if gt_boxes else None
-        return load_tracker("boxtrack", boxes=boxes).track(Movie(frames=frames), progress=False)
+        return load_tracker("boxtrack", boxes=boxes, **weights).track(Movie(frames=frames), progress=False)
     def cap(self, frames: np.ndarray, case: Case, **params: str) -> Tracking | None:
         own = self.models / f"cap-{case.variant}.pt"
         if own.exists():
