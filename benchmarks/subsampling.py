@@ -3,9 +3,10 @@
     python benchmarks/subsampling.py [--methods classic distnet2d caliban embedtrack] [--steps 1 2 3 6]
                                      [--datasets ...] [--frames N] [--out DIR]
 
-Each case is the protocol's spatial hold-out (right 40 % of each 02 field, so the distnet2d and
-caliban models trained on the left 60 % never saw it; embedtrack's shipped model did see it: its
-rows are marked ``seen``). For a step ``s`` the movie keeps frames ``0, s, 2s, …`` and the ground
+Each case is the protocol's spatial hold-out (right 40 % of each 02 field): models trained on the
+left 60 % (distnet2d's shipped weights) never saw it; shipped weights trained on all of 02
+(embedtrack's, caliban's) did: their rows are marked ``seen``. ``--add`` merges a run into an
+earlier one. For a step ``s`` the movie keeps frames ``0, s, 2s, …`` and the ground
 truth is subsampled alike (:func:`subsample_tracking`); scores: CTC TRA/DET/LNK and the DistNet2D
 error rates of :mod:`celltrace.metrics.lineage` (segmentation errors as % of GT cells, link
 errors as % of GT links, incomplete lineages as % of lineages). Writes ``results.json`` and
@@ -67,6 +68,17 @@ def lineage_rates(scores: dict) -> dict:
     return {"LIN_seg_%": seg, "LIN_links_%": links, "LIN_incomplete_%": scores.get("LIN_incomplete_%")}
 
 
+def saw_holdout(method: str) -> bool:
+    """Whether the method's shipped weights trained on the spatial hold-out: weights whose manifest
+    does not say ``region`` 0:0.6 (the left 60 %) saw all of 02; a method without weights saw nothing."""
+    tracker = load_tracker(method.removesuffix("-nopost"))
+    weights = getattr(tracker, "default_weights", None)
+    if weights is None:
+        return False
+    manifest = Path(weights).with_suffix(".json")
+    return (json.loads(manifest.read_text()).get("region") if manifest.exists() else None) != "0:0.6"
+
+
 def run(method: str, frames: np.ndarray) -> Tracking:
     params = {}
     if method.endswith("-nopost"):
@@ -81,9 +93,12 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--frames", type=int, help="only the first N frames of each sequence")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "subsampling"))
+    ap.add_argument("--add", action="store_true",
+                    help="add these rows to --out's results.json (same case, step and method replaced)")
     a = ap.parse_args()
     cases = spatial_cases(SHARED / "ctc", a.datasets, slice(0, a.frames) if a.frames else None)
     rows = []
+    seen = {m: saw_holdout(m) for m in a.methods}
     for case in cases:
         for step in a.steps:
             frames = case.frames[::step]
@@ -93,7 +108,7 @@ def main() -> None:
                 res = run(m, frames).validate()
                 dt = (time.perf_counter() - t0) / len(frames)
                 s = evaluate(res, gt, metrics=["ctc", "lineage"])
-                row = {"case": case.name, "step": step, "method": m, "seen": m == "embedtrack",
+                row = {"case": case.name, "step": step, "method": m, "seen": seen[m],
                        **{k: s.get(k) for k in ("TRA", "DET", "LNK")}, **lineage_rates(s),
                        "frames": len(frames), "s_per_frame": dt}
                 rows.append(row)
@@ -103,7 +118,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     commit = short_commit()
     head = (f"commit {commit}, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {torch.get_num_threads()} "
-            f"torch threads, frames {a.frames or 'all'}, steps {a.steps}")
+            f"torch threads, frames {a.frames or 'all'}, steps {a.steps}, methods {' '.join(a.methods)}")
+    if a.add and (out / "results.json").exists():
+        old = json.loads((out / "results.json").read_text())
+        new_keys = {(r["case"], r["step"], r["method"]) for r in rows}
+        kept = [r for r in old["rows"] if (r["case"], r["step"], r["method"]) not in new_keys]
+        order = {c.name: i for i, c in enumerate(cases)}
+        rows = sorted(kept + rows, key=lambda r: (order.get(r["case"], len(order)), r["step"]))
+        head = old["header"] + "; " + head
     lines = [head, "", "| case | step | method | " + " | ".join(KEYS) + " |", "|" + "---|" * (3 + len(KEYS))]
     for r in rows:
         vals = ["–" if r[k] is None else f"{r[k]:.3f}" if k in ("TRA", "DET", "LNK") else f"{r[k]:.1f}" for k in KEYS]
