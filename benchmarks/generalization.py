@@ -28,7 +28,8 @@ Methods:
   cap:K=V[:K=V...]     the same with these parameters (e.g. cap:detect_at=network)
   distnet2d(-nopost)   DistNet2D trained on x < 0.6·W of the 02 sequences (DIR/distnet2d-spatial.pt, else
                        the shipped weights, which are that model for now): spatial, shift, psc, synth;
-                       -nopost without the merge/split correction (the post-processing ablation);
+                       -nopost without the merge/split correction (the default since the protocol chose
+                       it; distnet2d:postprocess=true is the correction on: the ablation);
                        distnet2d:K=V[:K=V...] with these parameters (e.g. distnet2d:edm_threshold=0.25)
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and

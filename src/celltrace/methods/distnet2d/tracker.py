@@ -66,8 +66,8 @@ class DistNet2DTracker(LearnedTracker):
     name = "distnet2d"
     default_weights = DEFAULT_WEIGHTS
     description = ("DistNet2D: one network sees a window of frames, predicts distance maps and centre "
-                   "displacements; merge/split links are corrected, unresolved ones listed as suspects. "
-                   "EXPERIMENTAL: the shipped weights are undertrained and do not segment yet")
+                   "displacements and link multiplicity; doubtful links listed as suspects "
+                   "(postprocess=true corrects merge/split links)")
     config_classes = (DistNet2DConfig,)
     options = {"weights": "weights file (default: the shipped weights/distnet2d.pt)",
                "device": "torch device: cpu, cuda, cuda:N (the CLI's --device; auto there)"}
