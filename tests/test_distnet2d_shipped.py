@@ -70,3 +70,23 @@ def test_weights_marked_unusable_warn_when_loaded(tmp_path):
     weights.with_suffix(".json").write_text(json.dumps({"usable": False, "usable_why": "undertrained"}))
     with pytest.warns(UserWarning, match="not usable yet .undertrained"):
         load_tracker("distnet2d", weights=str(weights)).model
+
+
+def test_an_almost_empty_field_is_not_enlarged_past_twice():
+    """The centre crop of SIM+ 02's right part (the protocol's "crop 0.5 centre" shift) holds almost
+    no cells: the radius estimate collapses to ~2 px, which would enlarge the movie 4.5 times for the
+    network (8.6 s a frame); the scale is capped at ``MAX_UPSAMPLING``."""
+    from celltrace.methods.classic import ClassicTracker
+    from celltrace.movie import Movie
+    from celltrace.nn.scaling import MAX_UPSAMPLING, network_scale
+    from celltrace.protocol import SHIFT_SUITE, shift_cases, spatial_cases
+
+    base = spatial_cases(ctc_sequence("Fluo-N2DH-SIM+").parents[1], ["Fluo-N2DH-SIM+"], slice(0, 4))
+    centre = [s for s in SHIFT_SUITE if s.name == "crop 0.5 centre"]
+    case = shift_cases(base, centre)[0]
+    movie = Movie(frames=case.frames)
+    assert ClassicTracker().estimate_radius(movie) < 5  # the collapse this guards against
+    result = load_tracker("distnet2d").track(movie, progress=False)
+    assert result.meta["network_scale"] == MAX_UPSAMPLING
+    assert result.masks.shape == case.frames.shape
+    assert network_scale(10, 30) == 10 / 30 and network_scale(10, 1e-9) == MAX_UPSAMPLING

@@ -36,6 +36,7 @@ from scipy import ndimage as ndi
 
 from celltrace.methods.cap.config import CapConfig
 from celltrace.methods.cap.infer import prepare_frame
+from celltrace.nn.scaling import network_scale
 from celltrace.synth import SynthConfig, render, simulate_cells
 from celltrace.train.samplers import AEGSampler, division_events
 
@@ -104,7 +105,7 @@ def ctc_point_movie(seq: Any, config: CapConfig, radius: float | None = None) ->
     frames = seq.frames
     if radius is None:
         radius = estimated_radius(seq)
-    scale = config.cell_radius / float(radius)
+    scale = network_scale(config.cell_radius, float(radius))
     imgs, pts = [], []
     for i, t in enumerate(frames):
         imgs.append(prepare_frame(seq.image(t), scale).astype(np.float16))

@@ -26,7 +26,7 @@ from celltrace.methods.base import LearnedTracker, register
 from celltrace.methods.cap.config import CapConfig
 from celltrace.methods.cap.infer import PointTrack, prepare_frame, raw_inference
 from celltrace.movie import Movie
-from celltrace.nn.scaling import resample, scaled_shape
+from celltrace.nn.scaling import network_scale, resample, scaled_shape
 from celltrace.nn.weights_file import locate_weights
 from celltrace.tracking import Tracking
 
@@ -148,7 +148,7 @@ class CapTracker(LearnedTracker):
         table = read_points_table(self.points_file) if self.points_file is not None and given is None else None
         t0 = time.perf_counter()
         radius, detect_full = self._detector(movie, given, table)
-        scale = c.cell_radius / radius
+        scale = network_scale(c.cell_radius, radius)
         net_shape = scaled_shape((H, W), scale)
         timing = {"detector_s": 0.0}
 

@@ -38,6 +38,7 @@ from scipy import ndimage as ndi
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import centre_index, window_offsets, window_pairs
 from celltrace.train.augment import Transform, apply_transform, draw_transform, transform_points
+from celltrace.nn.scaling import network_scale
 from celltrace.segmentation.medoids import medoids
 from celltrace.train.data import CTCSequence, FrameRef, FrameSample, estimated_radius
 from celltrace.train.instances import UNTRACKED, frame_labels, parents_of
@@ -259,7 +260,7 @@ class WindowBatches:
         if not self.refs:
             raise ValueError("no training frames")
         self.parents = [parents_of(s) for s in self.sequences]
-        self.scales = [1.0 if config.cell_radius is None else config.cell_radius / estimated_radius(s)
+        self.scales = [1.0 if config.cell_radius is None else network_scale(config.cell_radius, estimated_radius(s))
                        for s in self.sequences]
         """Network pixels per source pixel of each sequence (``config.cell_radius`` / its radius)."""
         self.cache: OrderedDict[tuple[int, int], FrameTargets] = OrderedDict()

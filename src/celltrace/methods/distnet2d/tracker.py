@@ -20,6 +20,7 @@ from celltrace.io.suspects import suspects_table
 from celltrace.methods.base import LearnedTracker, register
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.movie import Movie
+from celltrace.nn.scaling import network_scale
 from celltrace.nn.weights_file import locate_weights
 from celltrace.tracking import Tracking
 
@@ -105,7 +106,7 @@ class DistNet2DTracker(LearnedTracker):
             from celltrace.methods.classic import ClassicTracker
 
             radius = ClassicTracker().estimate_radius(movie)
-            scale = float(c.cell_radius) / radius
+            scale = network_scale(c.cell_radius, radius)
         frames = NormalizedFrames(movie, tuple(c.percentiles), keep=span, scale=scale)
         encoded = EncodedFrames(model, frames, self.device, keep=span)
         shape = tuple(movie.shape[1:])
