@@ -52,7 +52,9 @@ from celltrace.movie import Movie
 from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, quick_cases, run_protocol, shift_cases,
                                 spatial_cases, summarise, synth_cases)
 from celltrace.tracking import Tracking
+from celltrace.cli import _parse_params
 from celltrace_bench.machine import short_commit
+from celltrace_bench.weights import shipped_saw_holdout
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -124,11 +126,7 @@ class Runners:
         own = self.models / f"cap-{case.variant}.pt"
         if own.exists():
             return load_tracker("cap", weights=str(own), **params).track(Movie(frames=frames), progress=False)
-        from celltrace.methods.cap.tracker import DEFAULT_WEIGHTS
-
-        manifest = DEFAULT_WEIGHTS.with_suffix(".json")
-        region = json.loads(manifest.read_text()).get("region") if manifest.exists() else None
-        if case.variant == "full" or (case.variant == "spatial" and region == "0:0.6"):
+        if case.variant == "full" or (case.variant == "spatial" and not shipped_saw_holdout("cap")):
             return load_tracker("cap", **params).track(Movie(frames=frames), progress=False)
         return None
 
@@ -146,8 +144,7 @@ class Runners:
             elif n == "cap":
                 out[n] = self.cap
             elif n.split(":")[0] in ("cap", "distnet2d") and ":" in n:  # cap:detect_at=network — with parameters
-                params = {k: json.loads(v) if v[:1] in "0123456789-.[{" or v in ("true", "false", "null") else v
-                          for k, v in (kv.split("=", 1) for kv in n.split(":")[1:])}
+                params = _parse_params(n.split(":")[1:])
                 run = self.cap if n.startswith("cap") else self.distnet2d
                 out[n] = (lambda r, p: lambda f, c: r(f, c, **p))(run, params)
             elif n == "distnet2d":

@@ -30,6 +30,7 @@ from celltrace.movie import Movie
 from celltrace.protocol import DATASETS, spatial_cases
 from celltrace.tracking import Tracking, make_lineage
 from celltrace_bench.machine import short_commit
+from celltrace_bench.weights import shipped_saw_holdout
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -68,17 +69,6 @@ def lineage_rates(scores: dict) -> dict:
     return {"LIN_seg_%": seg, "LIN_links_%": links, "LIN_incomplete_%": scores.get("LIN_incomplete_%")}
 
 
-def saw_holdout(method: str) -> bool:
-    """Whether the method's shipped weights trained on the spatial hold-out: weights whose manifest
-    does not say ``region`` 0:0.6 (the left 60 %) saw all of 02; a method without weights saw nothing."""
-    tracker = load_tracker(method.removesuffix("-nopost"))
-    weights = getattr(tracker, "default_weights", None)
-    if weights is None:
-        return False
-    manifest = Path(weights).with_suffix(".json")
-    return (json.loads(manifest.read_text()).get("region") if manifest.exists() else None) != "0:0.6"
-
-
 def run(method: str, frames: np.ndarray) -> Tracking:
     params = {}
     if method.endswith("-nopost"):
@@ -98,7 +88,7 @@ def main() -> None:
     a = ap.parse_args()
     cases = spatial_cases(SHARED / "ctc", a.datasets, slice(0, a.frames) if a.frames else None)
     rows = []
-    seen = {m: saw_holdout(m) for m in a.methods}
+    seen = {m: shipped_saw_holdout(m.removesuffix("-nopost")) for m in a.methods}
     for case in cases:
         for step in a.steps:
             frames = case.frames[::step]

@@ -17,7 +17,7 @@ import torch
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import centre_index, window_offsets
 from celltrace.nn.normalize import normalize
-from celltrace.nn.scaling import resample, to_frame
+from celltrace.nn.scaling import resample
 from celltrace.nn.tiling import predict_tiled
 
 
@@ -115,13 +115,13 @@ LENGTH_MAPS = ("edm", "gdcm", "disp_bwd", "disp_fwd")
 
 def maps_to_frame(maps: dict[str, np.ndarray], scale: float, shape: tuple[int, int]) -> dict[str, np.ndarray]:
     """Maps predicted on a frame resampled by ``scale`` back on the frame's ``shape`` (bilinear,
-    :func:`celltrace.nn.scaling.to_frame`), lengths (EDM, GDCM, displacements) in frame pixels (÷ ``scale``)."""
+    as :func:`celltrace.nn.scaling.to_frame`, plane by plane), lengths (EDM, GDCM, displacements) in frame pixels (÷ ``scale``)."""
     if scale == 1.0 and next(iter(maps.values())).shape[-2:] == tuple(shape):
         return maps
     out = {}
     for k, v in maps.items():
         planes = v.reshape(-1, *v.shape[-2:])
-        back = np.stack([to_frame({"m": p}, scale, shape)["m"] for p in planes]).reshape(*v.shape[:-2], *shape)
+        back = np.stack([resample(p, 1.0 / scale, shape) for p in planes]).reshape(*v.shape[:-2], *shape)
         out[k] = (back / np.float32(scale)).astype(np.float32) if k in LENGTH_MAPS else back
     return out
 
