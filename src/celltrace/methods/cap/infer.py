@@ -83,7 +83,9 @@ def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], de
       ``visibility_threshold``),
     * divided when both daughter slots exceed ``division_threshold`` (and, with
       ``division_needs_mother_gone``, the cell slot is not visible): the track ends at ``f − 1``
-      and two daughter tracks begin at ``f``,
+      and two daughter tracks begin at ``f``; with ``gate``, also when both daughter slots exceed
+      the lower ``confirmed_division_threshold`` and their points lie on two distinct detected
+      objects that no other track holds (the detector confirms a split the slots point at),
     * ended when no slot is visible, or (``gate``) when its point lies on no detected object or on
       one that an older track's point already holds (a track that drifted off its cell ends
       rather than leaving a false marker; the cell, if still there, comes back as a new cell);
@@ -96,6 +98,7 @@ def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], de
     config = model.config
     th = config.visibility_threshold
     th_div = config.division_threshold
+    th_confirm = config.confirmed_division_threshold
     feats = FeatureCache(model, frame, device)
     tracks: dict[int, PointTrack] = {}
 
@@ -156,6 +159,18 @@ def raw_inference(model: torch.nn.Module, frame: Callable[[int], np.ndarray], de
                     alive[i] = False
                 elif lab:
                     owner[lab] = i
+            if gate and th_confirm < 1.0:
+                for n, i in enumerate(ids):
+                    if i not in cont or min(vis[k, n, 1], vis[k, n, 2]) < th_confirm:
+                        continue
+                    labs = [_label_at(det, *loc[k, n, s]) for s in (1, 2)]
+                    # two distinct detected objects, neither held by another track: a split the
+                    # detector sees where the network puts its daughters
+                    if 0 in labs or labs[0] == labs[1] or any(owner.get(lab, i) != i for lab in labs):
+                        continue
+                    divisions[i] = [(*loc[k, n, s], vis[k, n, s]) for s in (1, 2)]
+                    del cont[i]
+                    owner = {lab: o for lab, o in owner.items() if o != i}
             held = {_label_at(det, y, x) for y, x, _ in cont.values()}
             held |= {_label_at(det, y, x) for ds in divisions.values() for y, x, _ in ds}
             new = objects(det, held)
