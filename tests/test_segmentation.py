@@ -131,3 +131,20 @@ def test_foreground_mask_fills_holes():
     img[(yy - 30) ** 2 + (xx - 30) ** 2 <= 16] = 20  # a dark nucleolus
     fg = foreground_mask(img, sigma=0.5)
     assert fg[30, 30]
+
+
+@pytest.mark.parametrize("coarse, fine, k", [((40, 33), (1024, 800), 26), ((1, 5), (7, 40), 8), ((3, 1), (20, 9), 7)])
+def test_background_upsampling_by_matrices_is_bilinear_interpolation(coarse, fine, k):
+    """The background's coarse grid is brought back to every pixel by two small matrix products;
+    they must equal bilinear interpolation with edge values held (``map_coordinates``, order 1)."""
+    from scipy import ndimage as ndi
+
+    from celltrace.segmentation.background import linear_weights
+
+    low = np.random.default_rng(0).random(coarse).astype(np.float32)
+    ys = (np.arange(fine[0]) + 0.5) / k - 0.5
+    xs = (np.arange(fine[1]) + 0.5) / k - 0.5
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    expected = ndi.map_coordinates(low, [yy, xx], order=1, mode="nearest")
+    got = linear_weights(ys, coarse[0]) @ low @ linear_weights(xs, coarse[1]).T
+    np.testing.assert_allclose(got, expected, atol=1e-5)

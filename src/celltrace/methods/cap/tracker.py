@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -170,27 +171,46 @@ class CapTracker(LearnedTracker):
             net = detect_full(t, scale, net_shape)
             return net, resample(net, 1.0 / scale, (H, W), order=0) if keep_full else None
 
+        def timed_detect(t: int) -> tuple[np.ndarray, np.ndarray | None]:
+            a = time.perf_counter()
+            out = detect_frame(t)
+            timing["detector_s"] += time.perf_counter() - a
+            return out
+
+        ahead: dict[int, Future] = {}
+
         @functools.lru_cache(maxsize=4)
         def detections(t: int) -> tuple[np.ndarray, np.ndarray | None]:
             """Frame t's detections, each frame detected once: RAW inference first asks for frames in
-            order, so they are appended to compressed on-disk stores that the rendering reads back."""
+            order, so they are appended to compressed on-disk stores that the rendering reads back.
+            The next frame is detected in a worker thread meanwhile (the segmentation's C code
+            releases the GIL), so the detector overlaps the network."""
             while len(net_store) <= t:
+                n = len(net_store)
                 a = time.perf_counter()
-                net, full = detect_frame(len(net_store))
+                net, full = (ahead.pop(n) if n in ahead else worker.submit(timed_detect, n)).result()
+                timing["detector_wait_s"] += time.perf_counter() - a
+                if n + 1 < T:
+                    ahead[n + 1] = worker.submit(timed_detect, n + 1)
                 net_store.append(net)
                 if full_store is not None:
                     full_store.append(full)
-                timing["detector_s"] += time.perf_counter() - a
             return (np.asarray(net_store.frames()[t]),
                     np.asarray(full_store.frames()[t]) if full_store is not None else None)
 
-        tracks = raw_inference(model, lambda t: prepare_frame(np.asarray(movie[t]), scale), lambda t: detections(t)[0],
-                               T, min_area=0.25 * np.pi * c.cell_radius ** 2, gate=c.gate, device=self.device,
-                               progress=progress)
-        t1 = time.perf_counter()
-        detector_s = timing["detector_s"]
-        tracking = self.render(tracks, (T, H, W), scale, radius, (lambda t: detections(t)[1]) if keep_full else None)
-        timing.update({"detector_s": detector_s, "network_s": t1 - t0 - detector_s,
+        timing["detector_wait_s"] = 0.0
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="celltrace-cap-detector")
+        try:
+            tracks = raw_inference(model, lambda t: prepare_frame(np.asarray(movie[t]), scale),
+                                   lambda t: detections(t)[0], T, min_area=0.25 * np.pi * c.cell_radius ** 2,
+                                   gate=c.gate, device=self.device, progress=progress)
+            t1 = time.perf_counter()
+            network_s = t1 - t0 - timing["detector_wait_s"]
+            tracking = self.render(tracks, (T, H, W), scale, radius,
+                                   (lambda t: detections(t)[1]) if keep_full else None)
+        finally:
+            worker.shutdown(wait=True, cancel_futures=True)
+        timing.update({"network_s": network_s,
                        "render_s": time.perf_counter() - t1, "total_s": time.perf_counter() - t0})
         timing["segmentation_s"] = timing["detector_s"]
         tracking.meta.update({"method": self.name, "weights": str(self.weights or DEFAULT_WEIGHTS), "timing": timing,
