@@ -28,6 +28,7 @@ Methods:
   cap:K=V[:K=V...]     the same with these parameters (e.g. cap:detect_at=network)
   distnet2d(-nopost)   DistNet2D trained on x < 0.6·W of the 02 sequences (DIR/distnet2d-spatial.pt, else
                        the shipped weights, which are that model for now): spatial, shift, psc, synth;
+                       lodo with DIR/distnet2d-lodo-<D>.pt (METHOD=distnet2d bash scripts/train_lodo.sh);
                        -nopost without the merge/split correction (the default since the protocol chose
                        it; distnet2d:postprocess=true is the correction on: the ablation);
                        distnet2d:K=V[:K=V...] with these parameters (e.g. distnet2d:edm_threshold=0.25)
@@ -91,8 +92,11 @@ class Runners:
         return load_tracker("embedtrack").track(Movie(frames=frames), progress=False)
 
     def distnet2d(self, frames: np.ndarray, case: Case, **params) -> Tracking | None:
-        if case.family == "lodo":
-            return None
+        if case.family == "lodo":  # DIR/distnet2d-lodo-<dataset>.pt (scripts/train_lodo.sh), else not run
+            p = self.models / f"distnet2d-{case.variant}.pt"
+            if not p.exists():
+                return None
+            return load_tracker("distnet2d", weights=str(p), **params).track(Movie(frames=frames), progress=False)
         p = self.models / "distnet2d-spatial.pt"
         weights = {"weights": str(p)} if p.exists() else {}
         return load_tracker("distnet2d", **weights, **params).track(Movie(frames=frames), progress=False)

@@ -79,8 +79,9 @@ class Tracker(ABC):
 class LearnedTracker(Tracker):
     """A tracker whose network is read from a weights file on first use (so that linking-only
     work, or a parameter error, costs no loading). Subclasses set ``default_weights`` (the
-    package's file) and implement :meth:`find_weights` and :meth:`load_model`; ``self.weights``
-    (a path or ``None``), ``self.device`` and ``self.params`` come from their ``__init__``."""
+    package's file) and ``config_classes`` (the first is the method's config); by default the
+    network comes from ``load_model(path, device=…, **params)`` of the ``model`` module beside the
+    tracker's, and a subclass with other needs overrides :meth:`find_weights` / :meth:`load_model`."""
 
     needs_weights = True
     default_weights: ClassVar[Path]
@@ -89,18 +90,29 @@ class LearnedTracker(Tracker):
     params: dict[str, Any]
     _model: Any = None
 
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu", **params: Any):
+        self.weights = weights
+        self.device = device
+        self.params = params
+        self.config = self.config_classes[0].from_params(**params)  # unknown names fail here, before any work
+
     @classmethod
     def weights_available(cls) -> bool:
         return cls.default_weights.is_file()
 
     @classmethod
-    @abstractmethod
     def find_weights(cls, path: str | Path | None = None) -> Path:
-        """The weights file: ``path`` if given, else :attr:`default_weights`; missing → one error line."""
+        """The weights file: ``path`` if given, else :attr:`default_weights`; missing → one error
+        line saying how to train one (``celltrace train <name>``)."""
+        from celltrace.nn.weights_file import locate_weights  # torch: only when a network is wanted
 
-    @abstractmethod
+        return locate_weights(path, cls.default_weights, cls.name, cls.name)
+
     def load_model(self, path: Path) -> Any:
-        """The network in eval mode (with its ``config``) from the weights file ``path``."""
+        """The network in eval mode (with its ``config``) from the weights file ``path``, with the
+        non-network overrides of ``params``."""
+        module = importlib.import_module(type(self).__module__.rsplit(".", 1)[0] + ".model")
+        return module.load_model(path, device=self.device, **self.params)
 
     def weights_files(self) -> list[Path]:
         """The weights file, once the network has been loaded."""

@@ -45,16 +45,11 @@ from celltrace.methods.boxtrack.memory import MemoryBank
 from celltrace.methods.boxtrack.score import crop_iou, proposal_scores, shift_crop
 from celltrace.methods.boxtrack.window import mask_box
 from celltrace.movie import Movie
-from celltrace.nn.weights_file import locate_weights
 from celltrace.tracking import Tracking
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "boxtrack.pt"
 
-
-def find_weights(path: str | Path | None = None) -> Path:
-    """The weights file: ``path`` if given, else the package's ``weights/boxtrack.pt``."""
-    return locate_weights(path, DEFAULT_WEIGHTS, "boxtrack", "boxtrack")
 
 
 @dataclass
@@ -111,27 +106,13 @@ class BoxTrackTracker(LearnedTracker):
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", boxes: Any = None,
                  sam2_checkpoint: str | Path | None = None, sam2_config: str | None = None,
                  segmenter: Any = None, **params: Any):
-        self.weights = weights
-        self.device = device
-        self.params = params
+        super().__init__(weights, device, **params)
         self.boxes = boxes
         self.sam2_checkpoint = sam2_checkpoint
         self.sam2_config = sam2_config
         if (sam2_checkpoint is None) != (sam2_config is None):
             raise CelltraceError("boxtrack: sam2_checkpoint and sam2_config go together (give both or neither)")
-        self.config = BoxTrackConfig.from_params(**params)
         self._segmenter = segmenter
-
-    find_weights = staticmethod(find_weights)
-
-    @classmethod
-    def weights_available(cls) -> bool:
-        return cls.default_weights.is_file()
-
-    def load_model(self, path: Path):
-        from celltrace.methods.boxtrack.model import load_model
-
-        return load_model(path, device=self.device, **self.params)
 
     def weights_files(self) -> list[Path]:
         if self.sam2_checkpoint is not None:
@@ -402,5 +383,8 @@ class BoxTrackTracker(LearnedTracker):
         for (tr, props, k), entry in zip(started, segmenter.memory_entries([(p, k) for _, p, k in started])):
             tr.memory.add(entry, t, float(props.objectness[k]))
 
+
+find_weights = BoxTrackTracker.find_weights
+"""The weights file: ``path`` if given, else the package's ``weights/boxtrack.pt`` (missing: one error line)."""
 
 __all__ = ["BoxTrackTracker", "find_weights", "DEFAULT_WEIGHTS", "WEIGHTS_DIR"]

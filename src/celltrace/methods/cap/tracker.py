@@ -28,16 +28,11 @@ from celltrace.methods.cap.config import CapConfig
 from celltrace.methods.cap.infer import PointTrack, prepare_frame, raw_inference
 from celltrace.movie import Movie
 from celltrace.nn.scaling import network_scale, resample, scaled_shape
-from celltrace.nn.weights_file import locate_weights
 from celltrace.tracking import Tracking
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "cap.pt"
 
-
-def find_weights(path: str | Path | None = None) -> Path:
-    """``path`` if given, else the package's ``weights/cap.pt``; missing → one error line."""
-    return locate_weights(path, DEFAULT_WEIGHTS, "cap", "cap")
 
 
 def read_points_table(path: str | Path) -> pd.DataFrame:
@@ -99,18 +94,8 @@ class CapTracker(LearnedTracker):
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", points: str | Path | None = None,
                  **params: Any):
-        self.weights = weights
-        self.device = device
+        super().__init__(weights, device, **params)
         self.points_file = points
-        self.params = params
-        self.config = CapConfig.from_params(**params)
-
-    find_weights = staticmethod(find_weights)
-
-    def load_model(self, path: Path):
-        from celltrace.methods.cap.model import load_model
-
-        return load_model(path, device=self.device, **self.params)
 
     # ------------------------------------------------------------------ detector
     def _detector(self, movie: Movie, given: Frames | None, table: pd.DataFrame | None):
@@ -278,5 +263,8 @@ class CapTracker(LearnedTracker):
         tracking.points = points[points["label"] > 0][["frame", "label", "y", "x", "visibility"]].reset_index(drop=True)
         return tracking
 
+
+find_weights = CapTracker.find_weights
+"""The weights file: ``path`` if given, else the package's ``weights/cap.pt`` (missing: one error line)."""
 
 __all__ = ["CapTracker", "find_weights", "DEFAULT_WEIGHTS", "read_points_table", "paint_disk"]

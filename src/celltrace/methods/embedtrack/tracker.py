@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -15,17 +14,11 @@ from celltrace.frames import Frames
 from celltrace.methods.base import LearnedTracker, register
 from celltrace.methods.embedtrack.config import EmbedTrackConfig
 from celltrace.movie import Movie
-from celltrace.nn.weights_file import locate_weights
 from celltrace.tracking import Tracking
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "embedtrack.pt"
 
-
-def find_weights(path: str | Path | None = None) -> Path:
-    """The weights file: ``path`` if given, else the package's ``weights/embedtrack.pt``; a missing
-    file is one clear :class:`CelltraceError` line."""
-    return locate_weights(path, DEFAULT_WEIGHTS, "embedtrack", "embedtrack")
 
 
 @register
@@ -44,20 +37,6 @@ class EmbedTrackTracker(LearnedTracker):
     config_classes = (EmbedTrackConfig,)
     options = {"weights": "weights file (default: the shipped weights/embedtrack.pt)",
                "device": "torch device: cpu, cuda, cuda:N (the CLI's --device; auto there)"}
-
-    def __init__(self, weights: str | Path | None = None, device: str = "cpu", **params: Any):
-        self.weights = weights
-        self.device = device
-        self.params = params
-        self.config = EmbedTrackConfig.from_params(**params)  # unknown names fail here, before any work
-
-    find_weights = staticmethod(find_weights)
-
-    def load_model(self, path: Path):
-        """The network (with the non-network overrides of ``params``)."""
-        from celltrace.methods.embedtrack.model import load_model
-
-        return load_model(path, device=self.device, **self.params)
 
     def predict(self, prev: np.ndarray, curr: np.ndarray) -> dict[str, np.ndarray]:
         """Network maps of the frame pair (see :func:`~celltrace.methods.embedtrack.infer.predict_maps`)."""
@@ -117,5 +96,8 @@ class EmbedTrackTracker(LearnedTracker):
                               "tta": self.config.tta, "timing": timing})
         return tracking
 
+
+find_weights = EmbedTrackTracker.find_weights
+"""The weights file: ``path`` if given, else the package's ``weights/embedtrack.pt`` (missing: one error line)."""
 
 __all__ = ["EmbedTrackTracker", "find_weights", "DEFAULT_WEIGHTS", "WEIGHTS_DIR"]
