@@ -25,7 +25,7 @@ Methods:
                        by the default detector's first frame (-boxes: by the first GT frame's boxes)
   cap                  CAP (points; TRA markers only): DIR/cap-<variant>.pt, or the shipped weights where
                        their manifest says they trained on region 0:0.6 (spatial, shift) or for psc, synth
-  cap:K=V[:K=V...]     the same with these parameters (e.g. cap:detect_at=network)
+  cap:K=V[:K=V...]     the same with these parameters (e.g. cap:detect_at=network); also classic:K=V[:K=V...]
   distnet2d(-nopost)   DistNet2D trained on x < 0.6·W of the 02 sequences (DIR/distnet2d-spatial.pt, else
                        the shipped weights, which are that model for now): spatial, shift, psc, synth;
                        lodo with DIR/distnet2d-lodo-<D>.pt (METHOD=distnet2d bash scripts/train_lodo.sh);
@@ -147,9 +147,9 @@ class Runners:
                 out[n] = (lambda g: lambda f, c: self.boxtrack(f, c, gt_boxes=g))(n == "boxtrack-boxes")
             elif n == "cap":
                 out[n] = self.cap
-            elif n.split(":")[0] in ("cap", "distnet2d") and ":" in n:  # cap:detect_at=network — with parameters
+            elif n.split(":")[0] in ("cap", "distnet2d", "classic") and ":" in n:  # cap:detect_at=network — with parameters
                 params = _parse_params(n.split(":")[1:])
-                run = self.cap if n.startswith("cap") else self.distnet2d
+                run = {"cap": self.cap, "distnet2d": self.distnet2d, "classic": self.classic}[n.split(":")[0]]
                 out[n] = (lambda r, p: lambda f, c: r(f, c, **p))(run, params)
             elif n == "distnet2d":
                 out[n] = self.distnet2d
