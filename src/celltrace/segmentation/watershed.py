@@ -184,7 +184,8 @@ def watershed_from_maps(foreground: np.ndarray, elevation: np.ndarray | None = N
 def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 0.1,
                    threshold_method: str = "li", threshold_factor: float = 1.0, log: bool = False, noise_k: float = 2.0,
                    min_size_factor: float = 0.15, distance_sigma_factor: float = 0.15,
-                   min_distance_factor: float = 0.5, h_factor: float = 0.25,
+                   min_distance_factor: float = 0.5, h_factor: float = 0.25, grow_factor: float = 0.0,
+                   grow_sigma_factor: float = 0.3, grow_noise_k: float = 3.0, grow_rim_fraction: float = 0.0,
                    dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
@@ -193,15 +194,22 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     above the background, see :func:`~celltrace.segmentation.threshold.foreground_mask`; holes filled, components < ``min_size_factor
     pi r^2`` removed); elevation ``E = G_{distance_sigma_factor r} * EDT(F)``; markers at least
     ``min_distance_factor r`` apart, merged across saddles shallower than ``h_factor r``; watershed
-    of ``-E`` in ``F``; regions under ``min_size_factor pi r^2`` pixels dropped.
+    of ``-E`` in ``F``; regions under ``min_size_factor pi r^2`` pixels dropped; with ``grow_factor``
+    > 0, each object grown into its dim rim (:func:`~celltrace.segmentation.growth.grow_objects`).
     """
     r = float(cell_radius)
     min_size = int(min_size_factor * np.pi * r * r)
     fg = foreground_mask(image, sigma=sigma_factor * r, method=threshold_method, min_size=min_size,
                          threshold_factor=threshold_factor, log=log, noise_k=noise_k)
     E = distance_map(fg, sigma=distance_sigma_factor * r)
-    return watershed_from_maps(fg, E, min_distance=min_distance_factor * r, h=h_factor * r,
-                               merge_radius=2.5 * r, min_size=min_size, dtype=dtype)
+    labels = watershed_from_maps(fg, E, min_distance=min_distance_factor * r, h=h_factor * r,
+                                 merge_radius=2.5 * r, min_size=min_size, dtype=dtype)
+    if grow_factor > 0:
+        from celltrace.segmentation.growth import grow_objects
+
+        labels = grow_objects(labels, image, r, grow=grow_factor, sigma_factor=grow_sigma_factor,
+                              noise_k=grow_noise_k, rim_fraction=grow_rim_fraction)
+    return labels
 
 
 __all__ = ["distance_map", "find_markers", "relabel_sequential", "watershed_from_maps", "segment_nuclei",

@@ -53,7 +53,9 @@ class ClassicTracker(Tracker):
         return segment_nuclei(image, radius, sigma_factor=c.sigma_factor, threshold_method=c.threshold_method,
                               threshold_factor=c.threshold_factor, log=c.log_threshold, noise_k=c.noise_k,
                               min_size_factor=c.min_size_factor, distance_sigma_factor=c.distance_sigma_factor,
-                              min_distance_factor=c.min_distance_factor, h_factor=c.h_factor, dtype=dtype)
+                              min_distance_factor=c.min_distance_factor, h_factor=c.h_factor, grow_factor=c.grow_factor,
+                              grow_sigma_factor=c.grow_sigma_factor, grow_noise_k=c.grow_noise_k,
+                              grow_rim_fraction=c.grow_rim_fraction, dtype=dtype)
 
     # ------------------------------------------------------------------ tracking
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:

@@ -1,0 +1,77 @@
+"""Objects grown into their dim rims (hysteresis by distance).
+
+A global threshold keeps a cell's bright core; its periphery can be barely above the background
+(SIM+ 02: cores 5–30 grey levels above a background of 94, rims 0.5–2 above it). A detection
+covering less than half of a cell is, for the CTC matching, a false positive *and* a miss. Each
+object is therefore grown into the pixels around it where the image, smoothed more heavily
+(``G_s * I``, ``s = sigma_factor · r``), stands out of the background noise:
+
+``R = {p : d(p, F) <= grow · r  and  G_s * I(p) > b + k · n}``
+
+with ``F`` the objects' pixels, ``b`` and ``n`` the median and the robust standard deviation
+(1.4826 MAD) of ``G_s * I`` on the pixels farther than ``r`` from every object, and ``k`` =
+``noise_k``. A rim pixel goes to the nearest object; pixels of ``R`` connected to no object stay background, and no
+object pixel changes owner.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from celltrace.segmentation.threshold import smooth
+
+
+def _blocks(a: np.ndarray, k: int, reduce) -> np.ndarray:
+    """``a`` reduced over ``k × k`` blocks (edge-padded to a multiple of ``k``)."""
+    if k == 1:
+        return a
+    H, W = a.shape
+    a = np.pad(a, ((0, (-H) % k), (0, (-W) % k)), mode="edge")
+    return reduce(a.reshape(a.shape[0] // k, k, a.shape[1] // k, k), axis=(1, 3))
+
+
+def grow_objects(labels: np.ndarray, image: np.ndarray, radius: float, grow: float = 0.5,
+                 sigma_factor: float = 0.3, noise_k: float = 3.0, rim_fraction: float = 0.0) -> np.ndarray:
+    """``labels`` (0 = background) with each object grown into its dim rim (module docstring);
+    same dtype. ``grow <= 0`` or no objects: ``labels`` unchanged. The rim and its owners are
+    found on a grid twice as coarse when cells are large (``radius >= 8``: a rim is then at
+    least 2 coarse pixels wide), which quarters the cost; the result is at full resolution."""
+    lab = np.asarray(labels)
+    fg = lab > 0
+    if grow <= 0 or not fg.any() or fg.all():
+        return lab
+    H, W = lab.shape
+    k = 2 if radius >= 8 and min(H, W) >= 16 else 1
+    r = float(radius) / k
+    g = smooth(_blocks(np.asarray(image, np.float32), k, np.mean), sigma_factor * r)
+    lab_c = _blocks(lab, k, np.max)  # a coarse pixel touching an object belongs to it
+    fg_c = lab_c > 0
+    dist, (iy, ix) = ndi.distance_transform_edt(~fg_c, return_indices=True)
+    far = dist > r
+    if far.sum() < 100:  # no background to measure the noise on
+        return lab
+    sample = g[far][:: max(1, int(far.sum()) // 200_000)]
+    b = float(np.median(sample))
+    n = 1.4826 * float(np.median(np.abs(sample - b)))
+    rim = (dist <= grow * r) & (g > b + noise_k * n)
+    owner = np.where(rim, lab_c[iy, ix], 0)  # the nearest object
+    if rim_fraction > 0:
+        # a rim pixel keeps rim_fraction of its object's contrast: a bright core's blur is no rim
+        ids = np.arange(int(lab.max()) + 1)
+        contrast = np.nan_to_num(np.asarray(ndi.mean(g, lab_c, ids), np.float64)) - b
+        owner[g - b < rim_fraction * contrast[owner]] = 0
+    if k > 1:
+        owner = np.repeat(np.repeat(owner, k, axis=0), k, axis=1)[:H, :W]
+    out = lab.copy()
+    new = ~fg & (owner > 0)
+    out[new] = owner[new]
+    # rim pixels must touch their object through rim pixels of the same object
+    comp, _ = ndi.label(out > 0)
+    attached = np.zeros(int(comp.max()) + 1, bool)
+    attached[comp[fg]] = True
+    out[new & ~attached[comp]] = 0
+    return out
+
+
+__all__ = ["grow_objects"]
