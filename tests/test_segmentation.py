@@ -176,3 +176,19 @@ def test_growth_brings_the_dim_rims_of_sim_cells_into_their_objects():
         assert ((after > 0) >= (before > 0)).all()  # objects only grow
         assert np.array_equal(after[before > 0], before[before > 0])  # no pixel changes owner
         assert matched(gt, after) >= matched(gt, before) + gain
+
+
+@pytest.mark.parametrize("shape, radius", [((5, 7), 3.0), ((40, 33), 10.0), ((64, 64), 4.0)])
+def test_growth_leaves_empty_full_and_tiny_frames_alone(shape, radius):
+    from celltrace.segmentation.growth import grow_objects
+
+    image = np.random.default_rng(1).normal(100, 2, shape).astype(np.float32)
+    empty = np.zeros(shape, np.uint16)
+    assert np.array_equal(grow_objects(empty, image, radius), empty)
+    full = np.ones(shape, np.uint16)
+    assert np.array_equal(grow_objects(full, image, radius), full)
+    one = empty.copy()
+    one[1:3, 1:3] = 7
+    grown = grow_objects(one, image, radius)
+    assert grown.dtype == one.dtype and grown.shape == one.shape
+    assert set(np.unique(grown)) <= {0, 7} and (grown[1:3, 1:3] == 7).all()
