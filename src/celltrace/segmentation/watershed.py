@@ -185,7 +185,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    threshold_method: str = "li", threshold_factor: float = 1.0, log: bool = False, noise_k: float = 2.0,
                    min_size_factor: float = 0.15, distance_sigma_factor: float = 0.15,
                    min_distance_factor: float = 0.5, h_factor: float = 0.25, grow_factor: float = 0.0,
-                   grow_sigma_factor: float = 0.3, grow_noise_k: float = 3.0, grow_rim_fraction: float = 0.0,
+                   grow_sigma_factor: float = 0.15, grow_noise_k: float = 3.0, grow_rim_fraction: float = 0.4,
                    dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
