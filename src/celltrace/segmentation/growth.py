@@ -60,8 +60,10 @@ def grow_objects(labels: np.ndarray, image: np.ndarray, radius: float, grow: flo
     owner = np.where(rim, lab_c[iy, ix], 0)  # the nearest object
     if rim_fraction > 0:
         # a rim pixel keeps rim_fraction of its object's contrast: a bright core's blur is no rim
-        ids = np.arange(int(lab.max()) + 1)
-        contrast = np.nan_to_num(np.asarray(ndi.mean(g, lab_c, ids), np.float64)) - b
+        flat = lab_c.ravel().astype(np.int64)
+        size = int(lab.max()) + 1
+        sums = np.bincount(flat, weights=g.ravel(), minlength=size)
+        contrast = sums / np.maximum(np.bincount(flat, minlength=size), 1) - b  # labels absent: −b
         owner[g - b < rim_fraction * contrast[owner]] = 0
     if k > 1:
         owner = np.repeat(np.repeat(owner, k, axis=0), k, axis=1)[:H, :W]
