@@ -83,6 +83,12 @@ class Runners:
         self.models = models
         self.cache: dict[tuple[int, str], Tracking] = {}
 
+    def own_weights(self, method: str, case: Case) -> Path | None:
+        """``DIR/<method>-<variant>.pt`` (e.g. ``cap-lodo-Fluo-C2DL-MSC.pt``, as
+        ``scripts/train_lodo.sh`` names them) when it exists."""
+        p = self.models / f"{method}-{case.variant}.pt"
+        return p if p.exists() else None
+
     def classic(self, frames: np.ndarray, case: Case, **params) -> Tracking:
         return load_tracker("classic", **params).track(Movie(frames=frames), progress=False)
 
@@ -93,10 +99,10 @@ class Runners:
 
     def distnet2d(self, frames: np.ndarray, case: Case, **params) -> Tracking | None:
         if case.family == "lodo":  # DIR/distnet2d-lodo-<dataset>.pt (scripts/train_lodo.sh), else not run
-            p = self.models / f"distnet2d-{case.variant}.pt"
-            if not p.exists():
+            own = self.own_weights("distnet2d", case)
+            if own is None:
                 return None
-            return load_tracker("distnet2d", weights=str(p), **params).track(Movie(frames=frames), progress=False)
+            return load_tracker("distnet2d", weights=str(own), **params).track(Movie(frames=frames), progress=False)
         p = self.models / "distnet2d-spatial.pt"
         weights = {"weights": str(p)} if p.exists() else {}
         return load_tracker("distnet2d", **weights, **params).track(Movie(frames=frames), progress=False)
@@ -118,17 +124,18 @@ class Runners:
         """BoxTrack with the shipped (spatial: left 60 % of each 02) weights, or on lodo cases
         ``DIR/boxtrack-lodo-<dataset>.pt`` (none: not run); prompts: the default detector's first
         frame, or (``gt_boxes``) the first GT frame's boxes."""
-        own = self.models / f"boxtrack-{case.variant}.pt"
-        weights = {"weights": str(own)} if case.variant.startswith("lodo") and own.exists() else {}
+        own = self.own_weights("boxtrack", case)
+        weights = {"weights": str(own)} if case.variant.startswith("lodo") and own is not None else {}
         if (case.variant.startswith("lodo") and not weights) or (gt_boxes and case.gt is None):
             return None
         from boxtrack_mot import truth_boxes  # benchmarks/: SEG boxes, or markers scaled to cell size
 
         boxes = truth_boxes(case.gt, case.seg) if gt_boxes else None
         return load_tracker("boxtrack", boxes=boxes, **weights).track(Movie(frames=frames), progress=False)
+
     def cap(self, frames: np.ndarray, case: Case, **params: str) -> Tracking | None:
-        own = self.models / f"cap-{case.variant}.pt"
-        if own.exists():
+        own = self.own_weights("cap", case)
+        if own is not None:
             return load_tracker("cap", weights=str(own), **params).track(Movie(frames=frames), progress=False)
         if case.variant == "full" or (case.variant == "spatial" and not shipped_saw_holdout("cap")):
             return load_tracker("cap", **params).track(Movie(frames=frames), progress=False)

@@ -19,6 +19,17 @@ def background_window(shape: tuple[int, ...], fraction: float) -> int:
     return max(3, int(round(fraction * max(shape[-2:]))))
 
 
+def block_reduce(a: np.ndarray, k: int, reduce) -> np.ndarray:
+    """``reduce`` (``np.min``, ``np.mean``, …) of ``a`` over ``k × k`` blocks, ``a`` edge-padded to a
+    multiple of ``k``: a ``k`` times coarser grid whose block ``(i, j)`` is centred on pixel
+    ``((i + 0.5) k − 0.5, (j + 0.5) k − 0.5)``."""
+    if k == 1:
+        return a
+    H, W = a.shape
+    a = np.pad(a, ((0, (-H) % k), (0, (-W) % k)), mode="edge")
+    return reduce(a.reshape(a.shape[0] // k, k, a.shape[1] // k, k), axis=(1, 3))
+
+
 def estimate_background(image: np.ndarray, window: int) -> np.ndarray:
     """``B`` of the module docstring, float32, the image's shape. Computed on a grid ``k = w // 8``
     times coarser (minimum over ``k × k`` blocks first), then interpolated back: the background
@@ -26,9 +37,7 @@ def estimate_background(image: np.ndarray, window: int) -> np.ndarray:
     img = ndi.gaussian_filter(np.asarray(image, dtype=np.float32), 1.0)
     H, W = img.shape
     k = max(1, int(window) // 8)
-    ph, pw = (-H) % k, (-W) % k
-    padded = np.pad(img, ((0, ph), (0, pw)), mode="edge")
-    blocks = padded.reshape(padded.shape[0] // k, k, padded.shape[1] // k, k).min(axis=(1, 3))
+    blocks = block_reduce(img, k, np.min)
     w = max(1, int(round(window / k)))
     low = ndi.gaussian_filter(ndi.minimum_filter(blocks, size=w, mode="nearest"), w / 2.0, mode="nearest")
     # block centres sit at (i + 0.5) k - 0.5 in pixels: map the coarse grid back onto every pixel
@@ -63,4 +72,4 @@ def flatten_background(image: np.ndarray, fraction: float) -> np.ndarray:
     return img - estimate_background(img, background_window(img.shape, fraction))
 
 
-__all__ = ["background_window", "estimate_background", "flatten_background", "linear_weights"]
+__all__ = ["background_window", "block_reduce", "estimate_background", "flatten_background", "linear_weights"]

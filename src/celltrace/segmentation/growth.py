@@ -21,16 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from celltrace.segmentation.background import block_reduce
 from celltrace.segmentation.threshold import smooth
-
-
-def _blocks(a: np.ndarray, k: int, reduce) -> np.ndarray:
-    """``a`` reduced over ``k × k`` blocks (edge-padded to a multiple of ``k``)."""
-    if k == 1:
-        return a
-    H, W = a.shape
-    a = np.pad(a, ((0, (-H) % k), (0, (-W) % k)), mode="edge")
-    return reduce(a.reshape(a.shape[0] // k, k, a.shape[1] // k, k), axis=(1, 3))
 
 
 def grow_objects(labels: np.ndarray, image: np.ndarray, radius: float, grow: float = 0.5,
@@ -46,8 +38,8 @@ def grow_objects(labels: np.ndarray, image: np.ndarray, radius: float, grow: flo
     H, W = lab.shape
     k = 2 if radius >= 8 and min(H, W) >= 16 else 1
     r = float(radius) / k
-    g = smooth(_blocks(np.asarray(image, np.float32), k, np.mean), sigma_factor * r)
-    lab_c = _blocks(lab, k, np.max)  # a coarse pixel touching an object belongs to it
+    g = smooth(block_reduce(np.asarray(image, np.float32), k, np.mean), sigma_factor * r)
+    lab_c = block_reduce(lab, k, np.max)  # a coarse pixel touching an object belongs to it
     fg_c = lab_c > 0
     dist, (iy, ix) = ndi.distance_transform_edt(~fg_c, return_indices=True)
     far = dist > r

@@ -51,7 +51,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "boxtrack.pt"
 
 
-
 @dataclass
 class Track:
     """A live track: label, Kalman filter, memory bank, last token and mask."""

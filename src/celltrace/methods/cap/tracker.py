@@ -38,7 +38,6 @@ DETECTOR_THREADS = 2
 command: 0.281 s/frame, against 0.344 with one frame ahead and the network on both threads)."""
 
 
-
 def read_points_table(path: str | Path) -> pd.DataFrame:
     """A points CSV with columns ``frame, y, x`` (pixels; more columns are ignored)."""
     path = Path(path)

@@ -37,9 +37,9 @@ from scipy import ndimage as ndi
 
 from celltrace.methods.distnet2d.config import DistNet2DConfig
 from celltrace.methods.distnet2d.model import centre_index, window_offsets, window_pairs
-from celltrace.train.augment import Transform, apply_transform, draw_transform, transform_points
 from celltrace.nn.scaling import network_scale
 from celltrace.segmentation.medoids import medoids
+from celltrace.train.augment import Transform, apply_transform, draw_transform, transform_points
 from celltrace.train.data import CTCSequence, FrameRef, FrameSample, estimated_radius
 from celltrace.train.instances import UNTRACKED, frame_labels, parents_of
 

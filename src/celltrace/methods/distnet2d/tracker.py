@@ -27,7 +27,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "distnet2d.pt"
 
 
-
 def label_suspects(tracking: Tracking, suspects: list[dict]) -> Any:
     """The suspects table with the result's track labels: each suspect's cells are ``(frame, y, x)``
     points, read in the final masks; the table's ``y``, ``x`` is its first cell."""

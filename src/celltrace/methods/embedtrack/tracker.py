@@ -20,7 +20,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "embedtrack.pt"
 
 
-
 @register
 class EmbedTrackTracker(LearnedTracker):
     """Segment and link every frame with a trained EmbedTrack network.
