@@ -162,3 +162,48 @@ def test_ten_thousand_cells_small_motion():
     correct = len(as_set(links) & expected) / len(expected)
     assert correct > 0.98, correct
     assert per_frame < 3.0, per_frame  # ~0.15 s/frame measured on 2 shared cores
+
+
+def chain(label: int, t0: int, t1: int) -> list[tuple[int, int, int, int]]:
+    """Continuation links of one object label from frame t0 to t1."""
+    return [(t, label, t + 1, label) for t in range(t0, t1)]
+
+
+def test_a_division_whose_daughter_vanishes_at_once_is_taken_back():
+    from celltrace.linking.divisions import branch_end, prune_short_daughters
+
+    # mother 1 (frames 0..4) divides into 1 (lives on to frame 9) and 2 (frame 5 only: a fragment);
+    # mother 3 divides at 4 -> 5 into 3 and 4, both living to the end; mother 5 divides into 5 and
+    # 6, and 6 is still alive when the movie ends (frame 9) after two frames: kept
+    links = chain(1, 0, 9) + [(4, 1, 5, 2)] + chain(3, 0, 9) + [(4, 3, 5, 4)] + chain(4, 5, 9) \
+        + chain(5, 0, 9) + [(7, 5, 8, 6)] + chain(6, 8, 9)
+    links = np.array(links, np.int64)
+    assert branch_end(links)[(5, 4)] == 9 and (5, 2) not in branch_end(links)  # 2 has no successor
+    pruned = prune_short_daughters(links, n_frames=10, min_frames=3)
+    assert as_set(links) - as_set(pruned) == {(4, 1, 5, 2)}
+    assert as_set(prune_short_daughters(links, n_frames=10, min_frames=1)) == as_set(links)
+    # a branch that divides again counts to its longest descendant: 2 -> (2, 7) living to frame 9
+    deeper = np.concatenate([links, np.array(chain(2, 5, 6) + [(6, 2, 7, 7)] + chain(7, 7, 9), np.int64)])
+    assert as_set(prune_short_daughters(deeper, n_frames=10, min_frames=3)) == as_set(deeper)
+
+
+def test_of_two_short_daughters_only_the_shorter_link_is_removed():
+    from celltrace.linking.divisions import prune_short_daughters
+
+    links = np.array(chain(1, 0, 4) + [(4, 1, 5, 2), (4, 1, 5, 3)] + chain(3, 5, 6), np.int64)
+    pruned = prune_short_daughters(links, n_frames=20, min_frames=3)
+    assert as_set(links) - as_set(pruned) == {(4, 1, 5, 2)}  # 3 (two frames) continues the mother
+
+
+def test_the_standard_linker_prunes_after_gap_closing():
+    """A daughter lost for a frame and picked up by gap closing lives on: her division stays."""
+    mother = [[50, 50]]
+    frames = [table(mother, areas=[400]), table(mother, areas=[400]),
+              table([[50, 44], [50, 57]], areas=[200, 190]), table([[50, 43]], areas=[200]),
+              table([[50, 42], [50, 59]], areas=[200, 190]), table([[50, 41], [50, 60]], areas=[200, 190])]
+    det = DivisionDetector(max_distance=15, max_cost=1.0, min_branch_frames=3)
+    linker = LAPLinker(cost=EuclideanCost(10), divisions=det, gap_closing=GapCloser(max_gap=1, max_distance=10))
+    links = as_set(linker.link(frames))
+    assert (1, 1, 2, 2) in links and (2, 2, 4, 2) in links
+    no_gaps = as_set(LAPLinker(cost=EuclideanCost(10), divisions=det).link(frames))
+    assert (1, 1, 2, 2) not in no_gaps  # without gap closing the daughter dies after one frame

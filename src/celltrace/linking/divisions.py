@@ -12,6 +12,10 @@ Each candidate triple ``(m, a, b)`` gets a cost from a pluggable scorer
 non-finite = impossible); a learned parent–child score plugs in as ``-log p_division``. Triples
 with cost ``<= max_cost`` are accepted greedily in increasing cost order, each mother dividing at
 most once and each object being a daughter at most once.
+
+Once the whole movie is linked (gaps closed), :func:`prune_short_daughters` takes back divisions
+whose daughter branch dies within a few frames: a real daughter lives on, a fragment of an
+over-segmented cell or a flickering detection does not.
 """
 
 from __future__ import annotations
@@ -61,12 +65,19 @@ class DivisionDetector:
     """Adds division links after each frame-pair LAP (see module docstring).
 
     ``max_distance``: largest mother–daughter centroid distance of a candidate (pixels);
-    ``max_cost``: largest accepted division cost; ``cost``: the scorer (default geometric).
+    ``max_cost``: largest accepted division cost; ``cost``: the scorer (default geometric);
+    ``min_branch_frames``: :meth:`prune` takes back divisions with a daughter branch shorter than
+    this (0 = keep every division).
     """
 
     max_distance: float = 30.0
     max_cost: float = 1.0
     cost: DivisionCost = field(default_factory=GeometricDivisionCost)
+    min_branch_frames: int = 0
+
+    def prune(self, links: np.ndarray, n_frames: int) -> np.ndarray:
+        """``links`` of the whole movie without the divisions :func:`prune_short_daughters` rejects."""
+        return prune_short_daughters(links, n_frames, self.min_branch_frames)
 
     def candidates(self, objs_t: pd.DataFrame, objs_t1: pd.DataFrame, rows: np.ndarray,
                    cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,3 +140,48 @@ class DivisionDetector:
                 used_d.update((a, b))
             used_m.add(mth)
         return np.array(out_m, np.int64), np.array(out_d, np.int64)
+
+
+def branch_end(links: np.ndarray) -> dict[tuple[int, int], int]:
+    """Last frame reached from each linked object ``(t, label)`` by following ``links`` (rows
+    ``(t0, label0, t1, label1)``, ``t1 > t0``) forward through continuations, gaps and divisions."""
+    last: dict[tuple[int, int], int] = {}
+    order = np.argsort(-links[:, 0], kind="stable") if len(links) else np.zeros(0, np.int64)
+    for t0, l0, t1, l1 in links[order].tolist():  # later sources first: successors are final
+        child = last.get((t1, l1), t1)
+        if child > last.get((t0, l0), t0):
+            last[(t0, l0)] = child
+    return last
+
+
+def prune_short_daughters(links: np.ndarray, n_frames: int, min_frames: int) -> np.ndarray:
+    """Remove the link to a daughter whose branch (the daughter and everything linked after it)
+    spans fewer than ``min_frames`` frames and ends before the movie's last frame ``n_frames - 1``.
+
+    Of a mother with two successors at most one link is removed, the shorter branch's (the other
+    daughter then continues the mother). A branch cut short by the end of the movie is kept: its
+    cell may live on. ``min_frames <= 1`` returns ``links`` unchanged.
+    """
+    links = np.asarray(links, dtype=np.int64).reshape(-1, 4)
+    if min_frames <= 1 or len(links) == 0:
+        return links
+    src = links[:, 0] * (int(links[:, 1].max()) + 1) + links[:, 1]
+    _, inverse, counts = np.unique(src, return_inverse=True, return_counts=True)
+    division_rows = np.flatnonzero(counts[inverse] == 2)
+    if division_rows.size == 0:
+        return links
+    last = branch_end(links)
+    keep = np.ones(len(links), dtype=bool)
+    by_mother: dict[int, list[int]] = {}
+    for row in division_rows.tolist():
+        by_mother.setdefault(int(inverse[row]), []).append(row)
+    for rows in by_mother.values():
+        spans = []
+        for row in rows:
+            t1, l1 = int(links[row, 2]), int(links[row, 3])
+            end = last.get((t1, l1), t1)
+            spans.append((end - t1 + 1, end, row))
+        span, end, row = min(spans)
+        if span < min_frames and end < n_frames - 1:
+            keep[row] = False
+    return links[keep]

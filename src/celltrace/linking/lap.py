@@ -292,6 +292,9 @@ class LAPLinker:
             extra = self.gap_closing(objects, links)
             if len(extra):
                 links = np.concatenate([links, extra]).astype(np.int64)
+        prune = getattr(self.divisions, "prune", None)
+        if prune is not None:
+            links = prune(links, T)
         return links
 
 

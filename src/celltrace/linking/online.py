@@ -20,8 +20,10 @@ Where the offline linker uses the whole movie, the online one uses the frames so
 motion gate's typical displacement is pooled over the frame pairs seen
 (:func:`~celltrace.linking.features.typical_displacement` of frames ``0..n``), the gap closer's
 birth/death cost is 1.05 × the largest gap candidate cost seen, and an end is decided with the
-competitors in its window rather than over the whole movie. Otherwise the result is that of the
-offline linker on the same objects.
+competitors in its window rather than over the whole movie, and a division is kept even when a
+daughter vanishes soon after (the offline linker takes such divisions back,
+``division_min_branch_frames``; online that would change labels already written). Otherwise the
+result is that of the offline linker on the same objects.
 """
 
 from __future__ import annotations
