@@ -128,13 +128,21 @@ def test_classic_recovers_planted_divisions():
     n_div = len(gt.divisions())
     assert n_div >= 5
     # finer watershed markers than the defaults (tuned on the CTC sets): freshly divided synthetic
-    # daughters touch, and the default saddle depth merges them. Measured: 20 of 32 found.
-    tracker = ClassicTracker(h_factor=0.05, min_distance_factor=0.3, distance_sigma_factor=0.05)
+    # daughters touch, and the default saddle depth merges them. They also overlap, so the
+    # segmentation often parts them for one frame and merges them again: a daughter that vanishes
+    # after one frame, which the default pruning (division_min_branch_frames=3) takes for a
+    # fragment. And they are uniform disks with no darker seam between them, which slope merging
+    # (merge_ratio) takes for one cell. Measured: 22 of 32 found without pruning and merging
+    # (13 with pruning, 7 with both).
+    tracker = ClassicTracker(h_factor=0.05, min_distance_factor=0.3, distance_sigma_factor=0.05,
+                             division_min_branch_frames=0, merge_ratio=0)
     result = tracker.track(movie, progress=False).validate()
     found = divisions_found(gt, result)
     assert found >= 0.5 * n_div, (found, n_div, len(result.divisions()))
-    # with the true objects the linker alone finds nearly all of them (measured: 31 of 32)
-    linked = ClassicTracker().track(movie, masks=gt.masks, progress=False).validate()
+    # with the true objects the linker alone finds nearly all of them (measured: 31 of 32). Without
+    # pruning again: the simulation's fates are memoryless, so many daughters die within their
+    # first frames, which the pruning takes for fragments (20 of 32 found with it).
+    linked = ClassicTracker(division_min_branch_frames=0).track(movie, masks=gt.masks, progress=False).validate()
     assert divisions_found(gt, linked) >= 0.85 * n_div
     assert marker_detection(gt, result) > 0.9
 

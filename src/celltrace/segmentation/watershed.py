@@ -62,7 +62,8 @@ def distance_map(foreground: np.ndarray, sigma: float = 0.0) -> np.ndarray:
     return out
 
 
-def _union_find_merge(n: int, pairs: np.ndarray) -> np.ndarray:
+def union_find_roots(n: int, pairs: np.ndarray) -> np.ndarray:
+    """For items ``0..n-1`` joined by ``pairs`` (rows ``a, b``): each item's group, the smallest item of it."""
     parent = np.arange(n)
 
     def root(i: int) -> int:
@@ -119,7 +120,7 @@ def find_markers(elevation: np.ndarray, foreground: np.ndarray, min_distance: fl
             low = np.minimum(Eb[a[:, 0], a[:, 1]], Eb[b[:, 0], b[:, 1]])
             merge = pairs[(saddle >= low - h) & (saddle > 0)]
             if len(merge):
-                group = _union_find_merge(len(pts), merge)
+                group = union_find_roots(len(pts), merge)
     _, group = np.unique(group, return_inverse=True)
     mb = markers[box]
     if len(pts):
@@ -186,7 +187,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    min_size_factor: float = 0.15, distance_sigma_factor: float = 0.15,
                    min_distance_factor: float = 0.5, h_factor: float = 0.25, grow_factor: float = 0.0,
                    grow_sigma_factor: float = 0.15, grow_noise_k: float = 3.0, grow_rim_fraction: float = 0.4,
-                   dtype: np.dtype | type = np.uint32) -> np.ndarray:
+                   merge_ratio: float = 0.0, dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
 
@@ -194,8 +195,10 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     above the background, see :func:`~celltrace.segmentation.threshold.foreground_mask`; holes filled, components < ``min_size_factor
     pi r^2`` removed); elevation ``E = G_{distance_sigma_factor r} * EDT(F)``; markers at least
     ``min_distance_factor r`` apart, merged across saddles shallower than ``h_factor r``; watershed
-    of ``-E`` in ``F``; regions under ``min_size_factor pi r^2`` pixels dropped; with ``grow_factor``
-    > 0, each object grown into its dim rim (:func:`~celltrace.segmentation.growth.grow_objects`).
+    of ``-E`` in ``F``; regions under ``min_size_factor pi r^2`` pixels dropped; with ``merge_ratio``
+    > 0, a region that is only a slope of its brighter neighbour merged into it
+    (:func:`~celltrace.segmentation.slopes.merge_slopes`); with ``grow_factor`` > 0, each object
+    grown into its dim rim (:func:`~celltrace.segmentation.growth.grow_objects`).
     """
     r = float(cell_radius)
     min_size = int(min_size_factor * np.pi * r * r)
@@ -204,6 +207,10 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     E = distance_map(fg, sigma=distance_sigma_factor * r)
     labels = watershed_from_maps(fg, E, min_distance=min_distance_factor * r, h=h_factor * r,
                                  merge_radius=2.5 * r, min_size=min_size, dtype=dtype)
+    if merge_ratio > 0:
+        from celltrace.segmentation.slopes import merge_slopes
+
+        labels = merge_slopes(labels, smooth(image, sigma_factor * r), ratio=merge_ratio)
     if grow_factor > 0:
         from celltrace.segmentation.growth import grow_objects
 
