@@ -1,6 +1,6 @@
 """The generalization protocol (celltrace.protocol), every method side by side, in one command.
 
-    python benchmarks/generalization.py [--models DIR] [--families spatial lodo shift psc synth]
+    python benchmarks/generalization.py [--models DIR] [--families spatial lodo shift psc synth linking]
                                         [--methods classic-baseline classic caliban caliban-learned ...]
                                         [--frames N] [--out DIR]
 
@@ -33,6 +33,9 @@ Methods:
                        it; distnet2d:postprocess=true is the correction on: the ablation);
                        distnet2d:K=V[:K=V...] with these parameters (e.g. distnet2d:edm_threshold=0.25)
 
+The ``linking`` family gives each 02's GT markers as the segmentation: only ``classic`` (and
+``classic-baseline``, ``classic:K=V``) link a given segmentation as it is; the others are left out.
+
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
 worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
 """
@@ -50,8 +53,8 @@ import torch
 
 from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
-from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, lodo_cases, psc_case, quick_cases, run_protocol, shift_cases,
-                                spatial_cases, summarise, synth_cases)
+from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, linking_cases, lodo_cases, psc_case, quick_cases,
+                                run_protocol, shift_cases, spatial_cases, summarise, synth_cases)
 from celltrace.tracking import Tracking
 from celltrace.cli import _parse_params
 from celltrace_bench.machine import short_commit
@@ -60,7 +63,7 @@ from celltrace_bench.weights import shipped_saw_holdout
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 MODELS = REPO / "benchmarks" / "protocol_models"
-FAMILIES = ("spatial", "lodo", "shift", "psc", "synth")
+FAMILIES = ("spatial", "lodo", "shift", "psc", "synth", "linking")
 
 
 def variant_params(models: Path, case: Case, stem: str) -> dict[str, str] | None:
@@ -90,7 +93,7 @@ class Runners:
         return p if p.exists() else None
 
     def classic(self, frames: np.ndarray, case: Case, **params) -> Tracking:
-        return load_tracker("classic", **params).track(Movie(frames=frames), progress=False)
+        return load_tracker("classic", **params).track(Movie(frames=frames), masks=case.masks, progress=False)
 
     def embedtrack(self, frames: np.ndarray, case: Case) -> Tracking | None:
         if case.variant != "full":
@@ -169,12 +172,16 @@ class Runners:
                 out[n] = (lambda s, lk: lambda f, c: self.caliban(f, c, s, lk))(stem, learned)
             else:
                 raise SystemExit(f"unknown method {n}")
+        for n in out:  # only classic links a given segmentation as it is; the others segment
+            if n.split(":")[0] not in ("classic", "classic-baseline"):
+                out[n] = (lambda run: lambda f, c: None if c.masks is not None else run(f, c))(out[n])
         return out
 
 
 def per_dataset(rows: list[dict]) -> list[str]:
     """Markdown: per dataset and method, TRA on the spatial and leave-one-dataset-out hold-outs,
-    mean / worst TRA over the shift suite; PSC detection F1 and SEG; synthetic TRA per setting."""
+    mean / worst TRA over the shift suite, TRA and BC(2) linking the GT markers; PSC detection F1
+    and SEG; synthetic TRA per setting."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
 
@@ -184,17 +191,20 @@ def per_dataset(rows: list[dict]) -> list[str]:
 
     lines = ["## Per dataset", "", "| dataset | measure | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for ds in DATASETS:
-        for label, fam, how in (("spatial TRA", "spatial", "one"), ("LODO TRA", "lodo", "one"),
-                                ("shift TRA mean / worst", "shift", "both")):
+        for label, fam, how, key in (("spatial TRA", "spatial", "one", "TRA"), ("LODO TRA", "lodo", "one", "TRA"),
+                                     ("shift TRA mean / worst", "shift", "both", "TRA"),
+                                     ("GT markers linked: TRA", "linking", "one", "TRA"),
+                                     ("GT markers linked: BC(2)", "linking", "one", "BC(2)")):
             cells = []
             for m in methods:
-                v = pick(fam, ds, m)
+                v = pick(fam, ds, m, key)
                 cells.append("–" if not v else fmt(v[0]) if how == "one" else f"{np.mean(v):.3f} / {np.min(v):.3f}")
             if any(c != "–" for c in cells):
                 lines.append(f"| {ds} | {label} | " + " | ".join(cells) + " |")
     for label, key in (("PSC detection F1", "DET_F1"), ("PSC SEG", "SEG")):
         cells = [fmt((pick("psc", "PhC", m, key) or [None])[0]) for m in methods]
-        lines.append(f"| PhC-C2DL-PSC | {label} | " + " | ".join(cells) + " |")
+        if any(c != "–" for c in cells):
+            lines.append(f"| PhC-C2DL-PSC | {label} | " + " | ".join(cells) + " |")
     for case in dict.fromkeys(r["case"] for r in rows if r["family"] == "synth"):
         cells = [fmt((pick("synth", case, m) or [None])[0]) for m in methods]
         lines.append(f"| {case} | TRA | " + " | ".join(cells) + " |")
@@ -251,6 +261,8 @@ def main() -> None:
         cases.append(psc_case(extra, frames))
     if "synth" in families:
         cases += synth_cases()
+    if "linking" in families:
+        cases += linking_cases(root, a.datasets, frames)
     runners = Runners(Path(a.models))
     rows = run_protocol(cases, runners.table(a.methods))
     summary = summarise(rows)

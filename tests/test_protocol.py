@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from celltrace.methods.base import DEFAULT_METHOD
-from celltrace.protocol import (SPATIAL_SPLIT, TOLERANCE, lodo_cases, psc_case, quick_cases, run_protocol, shift_cases,
-                                spatial_cases, summarise)
+from celltrace.protocol import (SPATIAL_SPLIT, TOLERANCE, linking_cases, lodo_cases, psc_case, quick_cases, run_protocol,
+                                shift_cases, spatial_cases, summarise)
 from celltrace.shifts import QUICK_SUITE
 
 from conftest import CTC, SHARED, ctc_sequence, extra
@@ -39,6 +39,23 @@ def test_lodo_and_psc_cases():
     extra("PhC-C2DL-PSC")
     psc = psc_case(SHARED / "data" / "extra", slice(0, 3), crop=0.5)
     assert psc.gt is None and len(psc.seg) == 3 and psc.frames.shape[2] == 360
+
+
+def test_linking_case_gives_the_gt_markers_without_their_identities():
+    """The linking family scores the linker alone: SIM+ 02's first 20 frames (one division) with
+    the GT markers as the segmentation, renumbered per frame; classic links them nearly perfectly
+    and the learned methods, which segment, are left out."""
+    (case,) = linking_cases(CTC, ["Fluo-N2DH-SIM+"], frames=slice(0, 20))
+    assert case.family == "linking" and case.masks.shape == case.frames.shape
+    truth = np.asarray(case.gt.masks)
+    for t in (0, 19):  # the same objects, numbered 1..n in each frame
+        assert np.array_equal(case.masks[t] > 0, truth[t] > 0)
+        assert sorted(np.unique(case.masks[t])[1:]) == list(range(1, len(np.unique(truth[t])[1:]) + 1))
+    assert not np.array_equal(case.masks[19], truth[19])
+    table = Runners(MODELS).table(["classic", "caliban"])
+    rows = run_protocol([case], table, progress=False)
+    assert [r["method"] for r in rows] == ["classic"]
+    assert rows[0]["TRA"] > 0.99
 
 
 def test_protocol_models_exist_with_manifests():

@@ -12,7 +12,9 @@ flatters a learned model. Every case here is data the scored model did not train
 * ``psc`` — a real phase-contrast movie (PhC-C2DL-PSC, another modality) against its silver
   truth (segmentation only: SEG and detection F1);
 * ``synth`` — synthetic movies (:mod:`celltrace.synth`) with known truth at several densities
-  and with dim cells.
+  and with dim cells;
+* ``linking`` — all of each 02 with its GT markers given as the segmentation: the linker alone,
+  as on a movie the segmentation gets right (methods that cannot link given masks are left out).
 
 A *variant* names which trained weights a learned method uses per case family (``spatial``,
 ``lodo-<dataset>``, ``full``); a method without weights ignores it. :func:`run_protocol` runs the
@@ -42,7 +44,8 @@ DATASETS = ("Fluo-N2DH-GOWT1", "Fluo-N2DH-SIM+", "Fluo-C2DL-MSC")
 SPATIAL_SPLIT = 0.6
 """Learned models of the spatial hold-out train on ``x < SPATIAL_SPLIT·W``; cases score the rest."""
 KEYS = ("TRA", "DET", "SEG", "LNK", "BC(2)", "DET_F1")
-BASELINE_PARAMS = {"background": 0.0, "grow_factor": 0.0}
+BASELINE_PARAMS = {"background": 0.0, "grow_factor": 0.0, "merge_ratio": 0.0, "division_min_branch_frames": 0,
+                   "division_symmetry_weight": 1.0, "division_distance_factor": 1.5}
 """The ``classic`` method as the maintainers scored it on the held-out sequences (commit 99e1f6f):
 today's classic with these parameters. The default method must not fall below it on the protocol."""
 TOLERANCE = 0.01
@@ -61,6 +64,8 @@ class Case:
     gt: Tracking | None
     seg: dict[int, np.ndarray] = field(default_factory=dict)
     variant: str = "full"
+    masks: np.ndarray | None = None
+    """A segmentation ``(T, H, W)`` to link instead of segmenting (``linking`` cases)."""
 
 
 def _crop_x(frames: np.ndarray, gt: Tracking | None, seg: dict[int, np.ndarray], x0f: float, x1f: float
@@ -111,6 +116,29 @@ def lodo_cases(root: Path, datasets: Sequence[str] = DATASETS, frames: slice | N
         f, gt, seg = load_sequence(root / ds / "02", root / ds / "02_GT", frames)
         out.append(Case(ds, "lodo", f, gt, seg, f"lodo-{ds}"))
     return out
+
+
+def linking_cases(root: Path, datasets: Sequence[str] = DATASETS, frames: slice | None = None) -> list[Case]:
+    """All of each dataset's 02 with its GT markers as the given segmentation (per-frame labels
+    scrambled to object numbers, as a segmentation tool without tracking writes them)."""
+    out = []
+    for ds in datasets:
+        f, gt, seg = load_sequence(root / ds / "02", root / ds / "02_GT", frames)
+        assert gt is not None, f"{root / ds / '02_GT'}: no TRA ground truth"
+        masks = np.stack([_object_numbers(np.asarray(gt.masks[t])) for t in range(len(f))])
+        out.append(Case(f"{ds} GT markers", "linking", f, gt, {}, "full", masks))
+    return out
+
+
+def _object_numbers(frame: np.ndarray) -> np.ndarray:
+    """``frame``'s labels renumbered 1..n in raster order of first appearance (no track identity)."""
+    flat = frame.ravel()
+    values, first = np.unique(flat, return_index=True)
+    keep = values > 0
+    lut = np.zeros(int(values.max()) + 1 if values.size else 1, dtype=np.int32)
+    order = np.argsort(first[keep], kind="stable")
+    lut[values[keep][order]] = np.arange(1, int(keep.sum()) + 1)
+    return lut[frame]
 
 
 def shift_cases(base: Sequence[Case], shifts: Sequence[Shift] = SHIFT_SUITE) -> list[Case]:
@@ -217,6 +245,6 @@ def quick_cases(root: Path, extra: Path) -> list[Case]:
             + synth_cases(n_frames=12, settings={"dense": {"n_cells": 40}}))
 
 
-__all__ = ["Case", "DATASETS", "SPATIAL_SPLIT", "KEYS", "BASELINE_PARAMS", "TOLERANCE", "load_sequence", "spatial_cases", "lodo_cases",
+__all__ = ["Case", "DATASETS", "SPATIAL_SPLIT", "KEYS", "BASELINE_PARAMS", "TOLERANCE", "load_sequence", "spatial_cases", "lodo_cases", "linking_cases",
            "shift_cases", "psc_case", "synth_cases", "SYNTH_SETTINGS", "score", "run_protocol", "summarise",
            "quick_cases", "Runner"]
