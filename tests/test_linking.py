@@ -209,3 +209,18 @@ def test_the_standard_linker_prunes_after_gap_closing():
     assert (1, 1, 2, 2) in links and (2, 2, 4, 2) in links
     no_gaps = as_set(LAPLinker(cost=EuclideanCost(10), divisions=det).link(frames))
     assert (1, 1, 2, 2) not in no_gaps  # without gap closing the daughter dies after one frame
+
+
+def test_a_mother_that_keeps_her_size_did_not_divide():
+    """Two mothers beside one birth: the nearer one keeps her size (she did not divide), the other
+    halves (she did). Without the shrink term the nearer one takes the daughter."""
+    from celltrace.linking.divisions import GeometricDivisionCost
+
+    f0 = table([[50, 50], [50, 80]], areas=[400, 400])
+    f1 = table([[50, 49], [50, 86], [50, 58]], areas=[400, 200, 190])  # 1 keeps her size, 2 halves
+    det = lambda w: DivisionDetector(max_distance=25, max_cost=1.5,  # noqa: E731
+                                     cost=GeometricDivisionCost(scale=10, w_sym=0.25, w_shrink=w))
+    plain = as_set(LAPLinker(cost=EuclideanCost(10), divisions=det(0.0)).link([f0, f1]))
+    assert (0, 1, 1, 3) in plain
+    shrink = as_set(LAPLinker(cost=EuclideanCost(10), divisions=det(64.0)).link([f0, f1]))
+    assert (0, 2, 1, 3) in shrink and (0, 1, 1, 3) not in shrink

@@ -36,16 +36,21 @@ DivisionCost = Callable[[int, pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray
 class GeometricDivisionCost:
     """Mother–daughter geometry cost of a division ``m -> (a, b)``:
 
-    ``cost = (|x_m - (x_a + x_b)/2| / s)^2 + w_area ln((A_a + A_b) / A_m)^2 + w_sym ln(A_a / A_b)^2``
+    ``cost = (|x_m - (x_a + x_b)/2| / s)^2 + w_area ln((A_a + A_b) / A_m)^2 + w_sym ln(A_a / A_b)^2
+    + w_shrink max(0, ln(max(A_a, A_b) / (f A_m)))^2``
 
     — the mother sits between her daughters (``s`` = ``scale``, in pixels), the daughters together
-    are about as large as the mother, and about as large as each other. The area terms are left
-    out when the tables have no ``area`` column.
+    are about as large as the mother, about as large as each other, and neither is larger than
+    the fraction ``f`` = ``max_daughter_fraction`` of the mother: a cell that keeps its size
+    did not divide, whatever was born beside it. The area terms are left out when the tables have
+    no ``area`` column; ``w_shrink = 0`` leaves out the last.
     """
 
     scale: float = 10.0
     w_area: float = 1.0
     w_sym: float = 1.0
+    w_shrink: float = 0.0
+    max_daughter_fraction: float = 0.7
 
     def __call__(self, t: int, objs_t: pd.DataFrame, objs_t1: pd.DataFrame, mothers: np.ndarray,
                  daughters: np.ndarray, siblings: np.ndarray) -> np.ndarray:
@@ -57,6 +62,9 @@ class GeometricDivisionCost:
             a1 = np.maximum(objs_t1["area"].to_numpy(np.float64), 1.0)
             aa, ab, am = a1[daughters], a1[siblings], a0[mothers]
             cost = cost + self.w_area * np.log((aa + ab) / am) ** 2 + self.w_sym * np.log(aa / ab) ** 2
+            if self.w_shrink > 0:
+                grown = np.log(np.maximum(aa, ab) / (self.max_daughter_fraction * am))
+                cost = cost + self.w_shrink * np.maximum(grown, 0.0) ** 2
         return cost
 
 
