@@ -60,13 +60,12 @@ class LAPLinkingConfig:
     0.941 (a daughter is often much smaller than her sister in her first frame, or farther than
     1.5 r from the mother); TRA unchanged on every case; BC(2) on classic's own masks a tie (mean of
     spatial, LODO and shift 0.539 vs 0.547, one or two divisions of the few in those cases)."""
-    division_shrink_weight: float = 64.0
+    division_shrink_weight: float = 0.0
     """Weight of ``max(0, ln(max(A_a, A_b) / (f A_m)))^2``, ``f`` = ``division_max_daughter_fraction``:
     no daughter is larger than a fraction of her mother (a mother that keeps her size next to a
-    birth did not divide; SIM+ 02 frame 131: a neighbour took a dividing mother's daughter). 64
-    (nearly a hard limit) with ``f`` 0.7 chosen on the generalization protocol
-    (``benchmarks/results/classic-division-pruning/shrink/``): SIM+ BC(2) linking the GT markers
-    0.941 → 0.952, on classic's own masks spatial 0.412 → 0.452, LODO 0.400 → 0.423; 0 = off."""
+    birth did not divide); 0 = off. ``classic`` turns it on (its segmentation was measured with
+    it); caliban's segmentation gives daughters larger than 0.7 of the mother, and with the term
+    its SIM+ BC(2) fell 0.741 → 0.583, so the linker's own default is off."""
     division_max_daughter_fraction: float = 0.7
     """The ``f`` of ``division_shrink_weight``."""
     division_max_cost: float = 1.5

@@ -56,6 +56,15 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     """Markers (distance maxima) at least ``min_distance_factor r`` apart."""
     h_factor: float = 0.25
     """Neighbouring maxima whose saddle is shallower than ``h_factor r`` are one cell (h-maxima)."""
+    division_shrink_weight: float = 64.0
+    """Weight of ``max(0, ln(max(A_a, A_b) / (f A_m)))^2`` in the division cost,
+    ``f`` = ``division_max_daughter_fraction``: no daughter is larger than a fraction of her mother
+    (a mother that keeps her size next to a birth did not divide; SIM+ 02 frame 131: a neighbour
+    took a dividing mother's daughter); 0 = off. 64 (nearly a hard limit) with ``f`` 0.7 chosen on
+    the generalization protocol (``benchmarks/results/classic-division-pruning/shrink/``, ``full/``):
+    SIM+ BC(2) linking the GT markers 0.941 → 0.952, on classic's own masks spatial 0.412 → 0.452,
+    LODO 0.400 → 0.423, the shift cases' mean 0.806 → 0.722 (one division, in the blur case); TRA
+    within 0.004 on every case."""
     merge_ratio: float = 0.8
     """Merge two touching regions when the dimmer one is no brighter inside (median) than
     ``1 / merge_ratio`` × the seam where they meet: a protrusion cut off a large flat cell, not a
