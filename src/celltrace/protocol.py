@@ -37,6 +37,7 @@ from celltrace.io.tiff import read_frame
 from celltrace.metrics import evaluate
 from celltrace.metrics.detection import seg_detection
 from celltrace.movie import open_movie
+from celltrace.segmentation.watershed import relabel_sequential
 from celltrace.shifts import QUICK_SUITE, SHIFT_SUITE, Shift, fraction_slice, restrict_lineage
 from celltrace.tracking import Tracking
 
@@ -119,26 +120,15 @@ def lodo_cases(root: Path, datasets: Sequence[str] = DATASETS, frames: slice | N
 
 
 def linking_cases(root: Path, datasets: Sequence[str] = DATASETS, frames: slice | None = None) -> list[Case]:
-    """All of each dataset's 02 with its GT markers as the given segmentation (per-frame labels
-    scrambled to object numbers, as a segmentation tool without tracking writes them)."""
+    """All of each dataset's 02 with its GT markers as the given segmentation, renumbered 1..n in
+    each frame (as a segmentation tool without tracking writes them: no track identity)."""
     out = []
     for ds in datasets:
         f, gt, seg = load_sequence(root / ds / "02", root / ds / "02_GT", frames)
         assert gt is not None, f"{root / ds / '02_GT'}: no TRA ground truth"
-        masks = np.stack([_object_numbers(np.asarray(gt.masks[t])) for t in range(len(f))])
+        masks = np.stack([relabel_sequential(np.asarray(gt.masks[t]), dtype=np.int32) for t in range(len(f))])
         out.append(Case(f"{ds} GT markers", "linking", f, gt, {}, "full", masks))
     return out
-
-
-def _object_numbers(frame: np.ndarray) -> np.ndarray:
-    """``frame``'s labels renumbered 1..n in raster order of first appearance (no track identity)."""
-    flat = frame.ravel()
-    values, first = np.unique(flat, return_index=True)
-    keep = values > 0
-    lut = np.zeros(int(values.max()) + 1 if values.size else 1, dtype=np.int32)
-    order = np.argsort(first[keep], kind="stable")
-    lut[values[keep][order]] = np.arange(1, int(keep.sum()) + 1)
-    return lut[frame]
 
 
 def shift_cases(base: Sequence[Case], shifts: Sequence[Shift] = SHIFT_SUITE) -> list[Case]:

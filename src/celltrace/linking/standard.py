@@ -20,9 +20,9 @@ from celltrace.linking.gaps import GapCloser
 from celltrace.linking.lap import EuclideanCost, LAPLinker
 from celltrace.methods.config import PERCENT, POSITIVE
 
-LINKING_LIMITS = {"division_max_daughter_fraction": POSITIVE, "max_distance_factor": POSITIVE, "link_power": POSITIVE, "alternative_factor": POSITIVE,
+LINKING_LIMITS = {"max_distance_factor": POSITIVE, "link_power": POSITIVE, "alternative_factor": POSITIVE,
                   "alternative_percentile": PERCENT, "division_distance_factor": POSITIVE,
-                  "division_scale_factor": POSITIVE}
+                  "division_scale_factor": POSITIVE, "division_max_daughter_fraction": POSITIVE}
 """Allowed ranges of the fields below where not "finite and ≥ 0" (see ``MethodConfig.limits``)."""
 
 

@@ -32,21 +32,19 @@ def region_contacts(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, 
     pairs between them and the mean of ``image`` over those pixel pairs."""
     lab = np.asarray(labels, dtype=np.int64)
     img = np.asarray(image, dtype=np.float64)
+    base = int(lab.max()) + 1 if lab.size else 1  # pair key lo · base + hi
     keys, values = [], []
     for a, b, ia, ib in ((lab[:, :-1], lab[:, 1:], img[:, :-1], img[:, 1:]),
                          (lab[:-1, :], lab[1:, :], img[:-1, :], img[1:, :])):
         m = (a > 0) & (b > 0) & (a != b)
-        lo, hi = np.minimum(a[m], b[m]), np.maximum(a[m], b[m])
-        keys.append(lo * (int(lab.max()) + 1) + hi)
+        keys.append(np.minimum(a[m], b[m]) * base + np.maximum(a[m], b[m]))
         values.append(0.5 * (ia[m] + ib[m]))
     key = np.concatenate(keys)
-    e = np.zeros(0, np.int64)
     if key.size == 0:
-        return np.zeros((0, 2), np.int64), e, np.zeros(0)
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64), np.zeros(0)
     uniq, inv = np.unique(key, return_inverse=True)
     count = np.bincount(inv)
     mean = np.bincount(inv, weights=np.concatenate(values)) / count
-    base = int(lab.max()) + 1
     return np.stack([uniq // base, uniq % base], axis=1), count, mean
 
 

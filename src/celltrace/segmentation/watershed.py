@@ -202,7 +202,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     """
     r = float(cell_radius)
     min_size = int(min_size_factor * np.pi * r * r)
-    fg = foreground_mask(image, sigma=sigma_factor * r, method=threshold_method, min_size=min_size,
+    smoothed = smooth(image, sigma_factor * r)  # thresholded, and the slope merge's intensities
+    fg = foreground_mask(smoothed, sigma=0.0, method=threshold_method, min_size=min_size,
                          threshold_factor=threshold_factor, log=log, noise_k=noise_k)
     E = distance_map(fg, sigma=distance_sigma_factor * r)
     labels = watershed_from_maps(fg, E, min_distance=min_distance_factor * r, h=h_factor * r,
@@ -210,7 +211,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     if merge_ratio > 0:
         from celltrace.segmentation.slopes import merge_slopes
 
-        labels = merge_slopes(labels, smooth(image, sigma_factor * r), ratio=merge_ratio)
+        labels = merge_slopes(labels, smoothed, ratio=merge_ratio)
     if grow_factor > 0:
         from celltrace.segmentation.growth import grow_objects
 
