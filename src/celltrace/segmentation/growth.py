@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from celltrace.segmentation.background import block_reduce
-from celltrace.segmentation.threshold import smooth
+from celltrace.segmentation.threshold import robust_level, smooth
 
 
 def grow_objects(labels: np.ndarray, image: np.ndarray, radius: float, grow: float = 0.5,
@@ -46,8 +46,7 @@ def grow_objects(labels: np.ndarray, image: np.ndarray, radius: float, grow: flo
     if far.sum() < 100:  # no background to measure the noise on
         return lab
     sample = g[far][:: max(1, int(far.sum()) // 200_000)]
-    b = float(np.median(sample))
-    n = 1.4826 * float(np.median(np.abs(sample - b)))
+    b, n = robust_level(sample)
     rim = (dist <= grow * r) & (g > b + noise_k * n)
     owner = np.where(rim, lab_c[iy, ix], 0)  # the nearest object
     if rim_fraction > 0:

@@ -34,6 +34,14 @@ def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
     return ndi.gaussian_filter(img, sigma, mode="nearest", truncate=3.0)
 
 
+def robust_level(values: np.ndarray) -> tuple[float, float]:
+    """``(median, 1.4826 MAD)`` of ``values``: the level and the noise standard deviation of a
+    background that the objects among ``values`` (a minority) do not shift."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    med = float(np.median(v))
+    return med, 1.4826 * float(np.median(np.abs(v - med)))
+
+
 def threshold_value(image: np.ndarray, method: str = "otsu") -> float:
     """A global threshold of ``image`` (already smoothed).
 
@@ -114,10 +122,8 @@ def foreground_mask(image: np.ndarray, sigma: float = 1.0, method: str = "otsu",
         g = np.log1p(g - g.min())
     thr = threshold_value(g, method)
     if noise_k > 0:
-        sample = g[::2, ::2] if g.size > 2**18 else g
-        med = float(np.median(sample))
-        mad = float(np.median(np.abs(sample - med)))
-        thr = max(thr, med + noise_k * 1.4826 * mad)
+        med, noise = robust_level(g[::2, ::2] if g.size > 2**18 else g)
+        thr = max(thr, med + noise_k * noise)
     lo = float(g.min())
     fg = g > lo + threshold_factor * (thr - lo)
     return clean_mask(fg, min_size=min_size, fill_holes=fill_holes)
