@@ -187,7 +187,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    min_size_factor: float = 0.15, distance_sigma_factor: float = 0.15,
                    min_distance_factor: float = 0.5, h_factor: float = 0.25, grow_factor: float = 0.0,
                    grow_sigma_factor: float = 0.15, grow_noise_k: float = 3.0, grow_rim_fraction: float = 0.4,
-                   merge_ratio: float = 0.0, dtype: np.dtype | type = np.uint32) -> np.ndarray:
+                   merge_ratio: float = 0.0, faint_noise_k: float = 0.0, faint_sigma_factor: float = 0.3,
+                   faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6, dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
 
@@ -198,7 +199,9 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     of ``-E`` in ``F``; regions under ``min_size_factor pi r^2`` pixels dropped; with ``merge_ratio``
     > 0, a region that is only a slope of its brighter neighbour merged into it
     (:func:`~celltrace.segmentation.slopes.merge_slopes`); with ``grow_factor`` > 0, each object
-    grown into its dim rim (:func:`~celltrace.segmentation.growth.grow_objects`).
+    grown into its dim rim (:func:`~celltrace.segmentation.growth.grow_objects`); with
+    ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found
+    (:func:`~celltrace.segmentation.faint.add_faint_objects`).
     """
     r = float(cell_radius)
     min_size = int(min_size_factor * np.pi * r * r)
@@ -217,6 +220,11 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
 
         labels = grow_objects(labels, image, r, grow=grow_factor, sigma_factor=grow_sigma_factor,
                               noise_k=grow_noise_k, rim_fraction=grow_rim_fraction)
+    if faint_noise_k > 0:
+        from celltrace.segmentation.faint import add_faint_objects
+
+        labels = add_faint_objects(labels, image, r, noise_k=faint_noise_k, sigma_factor=faint_sigma_factor,
+                                   min_area_factor=faint_min_area_factor, min_inner_factor=faint_min_inner_factor)
     return labels
 
 

@@ -1,0 +1,84 @@
+"""Faint objects: cells too dim for the global threshold but as large as a cell.
+
+A global threshold set by the bright cells misses a nucleus only 1–2 grey levels above the
+background (GOWT1 02: one such nucleus accounts for 83 of classic's 90 misses). Over a cell's
+area, that small excess stands out of the background once the image is averaged over a good part
+of a cell. The search runs where the first pass found nothing:
+
+``g = G_s * (I · Q) / G_s * Q``,  ``Q = [d(p, F) > margin · r]``,  ``s = sigma_factor · r``
+
+(a normalised convolution: ``F`` the objects' pixels, so the blur of a bright cell does not leak
+into its surroundings), and a new object is a connected component of
+
+``{p : Q(p) and g(p) > b + k · n}``
+
+of at least ``min_area_factor · pi r^2`` pixels that holds a disk of radius ``min_inner_factor · r``,
+with ``b`` and ``n`` the median and the robust
+standard deviation of ``g`` on the pixels farther than ``r`` from every object and ``k`` =
+``noise_k``. The size limits carry most of the selectivity: a nucleus covers ~``pi r^2``, the
+background's bumps are smaller, and what is left of an uneven illumination forms thin bands
+(MSC under an illumination ramp or at 1.5× the pixel size: 79 additions, none a cell, 0.29–0.62 r
+wide). Existing objects are never changed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from celltrace.segmentation.background import block_reduce
+from celltrace.segmentation.threshold import robust_level, smooth
+
+
+def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, noise_k: float = 4.0,
+                      sigma_factor: float = 0.3, min_area_factor: float = 0.6, min_inner_factor: float = 0.6,
+                      margin: float = 0.25) -> np.ndarray:
+    """``labels`` (0 = background) with the faint objects of the module docstring added as new
+    labels ``max + 1, …``; same dtype. ``noise_k <= 0``: ``labels`` unchanged. Computed on a grid
+    ``c`` times coarser (``c`` = 4 for ``radius >= 16``, 2 for ``>= 8``, else 1): the objects sought
+    are at least ``min_area_factor pi r^2`` pixels, and the result is at full resolution."""
+    lab = np.asarray(labels)
+    if noise_k <= 0:
+        return lab
+    H, W = lab.shape
+    c = 4 if radius >= 16 and min(H, W) >= 32 else (2 if radius >= 8 and min(H, W) >= 16 else 1)
+    r = float(radius) / c
+    img = block_reduce(np.asarray(image, np.float32), c, np.mean)
+    dist = ndi.distance_transform_edt(block_reduce(lab, c, np.max) == 0)
+    free = dist > margin * r
+    if not free.any():
+        return lab
+    num = smooth(np.where(free, img, 0), sigma_factor * r)
+    den = smooth(free.astype(np.float32), sigma_factor * r)
+    seen = den > 0.2  # at least a fifth of the averaging window is free of objects
+    g = num / np.maximum(den, 1e-6)
+    far = (dist > r) & seen
+    if far.sum() < 100:  # no background to measure the noise on
+        return lab
+    sample = g[far]
+    b, n = robust_level(sample[:: max(1, sample.size // 200_000)])
+    comp, count = ndi.label(free & seen & (g > b + noise_k * n))
+    if count == 0:
+        return lab
+    area = np.bincount(comp.ravel(), minlength=count + 1) * (c * c)
+    area[0] = 0
+    keep = area >= min_area_factor * np.pi * float(radius) ** 2
+    if min_inner_factor > 0 and keep.any():
+        inner = ndi.maximum(ndi.distance_transform_edt(np.pad(comp > 0, 1))[1:-1, 1:-1], comp, np.arange(count + 1))
+        keep &= np.asarray(inner) >= min_inner_factor * r
+    if not keep.any():
+        return lab
+    new_label = np.zeros(count + 1, np.int64)
+    new_label[keep] = int(lab.max()) + 1 + np.arange(int(keep.sum()))
+    if np.issubdtype(lab.dtype, np.integer) and int(new_label.max()) > np.iinfo(lab.dtype).max:
+        raise ValueError(f"too many objects for the label dtype {lab.dtype}")
+    added = new_label[comp]
+    if c > 1:
+        added = np.repeat(np.repeat(added, c, axis=0), c, axis=1)[:H, :W]
+    out = lab.copy()
+    put = (added > 0) & (lab == 0)
+    out[put] = added[put].astype(lab.dtype, copy=False)
+    return out
+
+
+__all__ = ["add_faint_objects"]
