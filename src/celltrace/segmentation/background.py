@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from celltrace.segmentation.threshold import as_float
+
 
 def background_window(shape: tuple[int, ...], fraction: float) -> int:
     """``w = fraction · max(H, W)`` pixels (at least 3)."""
@@ -65,8 +67,10 @@ def linear_weights(coords: np.ndarray, n: int) -> np.ndarray:
 
 def flatten_background(image: np.ndarray, fraction: float) -> np.ndarray:
     """``I − B`` with ``w = background_window(shape, fraction)``; ``fraction ≤ 0``: ``I`` unchanged
-    (as float32)."""
-    img = np.asarray(image, dtype=np.float32)
+    (as float32). NaN / inf pixels take the image's finite range first
+    (:func:`~celltrace.segmentation.threshold.as_float`): one NaN would otherwise spread through
+    the filters and empty the whole frame."""
+    img = as_float(image)
     if fraction <= 0:
         return img
     return img - estimate_background(img, background_window(img.shape, fraction))
