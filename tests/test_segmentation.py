@@ -285,6 +285,8 @@ def test_faint_pass_finds_a_dim_cell_sized_disk_and_not_the_noise():
     found = out == 2
     assert (found & faint).sum() > 0.7 * faint.sum() and (found & ~faint).sum() < 0.5 * faint.sum()
     assert np.array_equal(add_faint_objects(labels, image, r, noise_k=0), labels)
+    alone = add_faint_objects(np.zeros_like(labels), np.where(bright, 10.0, image), r)  # no object yet
+    assert alone.max() == 1 and (alone[faint] == 1).mean() > 0.7
     for seed in range(5):  # noise alone, with and without an object in the field
         noise = np.random.default_rng(seed).normal(10.0, 3.0, yy.shape)
         assert add_faint_objects(np.zeros_like(labels), noise, r).max() == 0

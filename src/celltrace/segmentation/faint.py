@@ -44,7 +44,9 @@ def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, nois
     c = 4 if radius >= 16 and min(H, W) >= 32 else (2 if radius >= 8 and min(H, W) >= 16 else 1)
     r = float(radius) / c
     img = block_reduce(np.asarray(image, np.float32), c, np.mean)
-    dist = ndi.distance_transform_edt(block_reduce(lab, c, np.max) == 0)
+    objects = block_reduce(lab, c, np.max) > 0
+    # distance to the nearest object (none in the frame: everything is far)
+    dist = ndi.distance_transform_edt(~objects) if objects.any() else np.full(objects.shape, np.inf)
     free = dist > margin * r
     if not free.any():
         return lab
