@@ -38,6 +38,16 @@ def seg_measure(gt: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean([jac.get(lab, 0.0) for lab in labels]))
 
 
+def matched_markers(gt: np.ndarray, lab: np.ndarray) -> int:
+    """Number of GT markers that one object of ``lab`` covers by more than half (CTC matching)."""
+    n = 0
+    for cell in np.unique(gt)[1:]:
+        owners = np.bincount(lab[gt == cell].ravel().astype(np.int64))
+        owners[0] = 0
+        n += owners.max() > 0.5 * (gt == cell).sum()
+    return n
+
+
 def test_estimate_radius_of_disks():
     img = disks((200, 200), [(40, 40), (40, 150), (150, 60), (140, 150)], radius=15)
     assert estimate_cell_radius(img) == pytest.approx(15, rel=0.15)
@@ -172,14 +182,6 @@ def test_growth_brings_the_dim_rims_of_sim_cells_into_their_objects():
 
     raw, tra = ctc_sequence("Fluo-N2DH-SIM+"), ctc_gt("Fluo-N2DH-SIM+") / "TRA"
 
-    def matched(gt: np.ndarray, lab: np.ndarray) -> int:
-        n = 0
-        for cell in np.unique(gt)[1:]:
-            owners = np.bincount(lab[gt == cell].ravel().astype(np.int64))
-            owners[0] = 0
-            n += owners.max() > 0.5 * (gt == cell).sum()
-        return n
-
     plain, grown = ClassicTracker(grow_factor=0.0), ClassicTracker()  # growth is the default
     for t, gain in ((60, 2), (100, 1)):
         image, gt = read_frame(raw / f"t{t:03d}.tif"), read_frame(tra / f"man_track{t:03d}.tif")
@@ -187,7 +189,7 @@ def test_growth_brings_the_dim_rims_of_sim_cells_into_their_objects():
         assert after.max() == before.max()
         assert ((after > 0) >= (before > 0)).all()  # objects only grow
         assert np.array_equal(after[before > 0], before[before > 0])  # no pixel changes owner
-        assert matched(gt, after) >= matched(gt, before) + gain
+        assert matched_markers(gt, after) >= matched_markers(gt, before) + gain
 
 
 @pytest.mark.parametrize("shape, radius", [((5, 7), 3.0), ((40, 33), 10.0), ((64, 64), 4.0)])
@@ -316,17 +318,9 @@ def test_faint_pass_finds_the_dim_gowt1_nucleus():
     plain, faint = ClassicTracker(faint_noise_k=0.0), ClassicTracker()  # the faint pass is the default
     radius = plain.estimate_radius(movie)
 
-    def matched(gt: np.ndarray, lab: np.ndarray) -> int:
-        n = 0
-        for cell in np.unique(gt)[1:]:
-            owners = np.bincount(lab[gt == cell].ravel().astype(np.int64))
-            owners[0] = 0
-            n += owners.max() > 0.5 * (gt == cell).sum()
-        return n
-
     for t in (60, 70):
         gt = read_frame(tra / f"man_track{t:03d}.tif")
         before, after = plain.segment(movie[t], radius), faint.segment(movie[t], radius)
         assert np.array_equal(after[before > 0], before[before > 0])
-        assert matched(gt, after) >= matched(gt, before) + 1, t
+        assert matched_markers(gt, after) >= matched_markers(gt, before) + 1, t
         assert after.max() - before.max() <= 3, t  # a few additions, not a flood
