@@ -19,9 +19,12 @@ no look-ahead), and the output folder is then again a complete CTC RES folder (`
   gets a valid result; a reader that resolves it once (celltrace's readers do) reads one version
   throughout. When the session ends ``DIR`` becomes a plain folder.
 * **Delay.** Masks are final when written (a frame's track labels never change) and divisions are
-  decided with the frame that shows the daughters. Gap closing needs ``max_gap + 1`` frames
+  made with the frame that shows the daughters. Gap closing needs ``max_gap + 1`` frames
   (:attr:`OnlineLinker.delay`; 3 by default): until then a gap link (the ``parent`` of a track that
-  starts after a gap) is provisional. Frames older than that are final.
+  starts after a gap) is provisional. A division whose daughter vanishes within
+  ``division_min_branch_frames`` frames is taken back (her ``parent`` becomes 0)
+  :attr:`OnlineLinker.division_delay` frames after it (5 by default). Frames older than the larger
+  of the two delays are final (``final_frames``).
 * **Ending and resuming.** The session ends when the sentinel file (``STOP``) appears (after the
   frames before it), after ``idle_timeout_s`` without a new frame, or on Ctrl-C / SIGTERM; every
   version holds the online state (``live_state.npz``), so ``resume=True`` continues a stopped
@@ -376,7 +379,7 @@ class Watcher:
         record = run_record(meta, method=self.method, input=self.folder, n_frames=T,
                             frame_shape=self.feed.frame_shape or (), date=self.date, timings={},
                             overrides=self.params, command=self.command)
-        record["live"] = {"delay_frames": linker.delay, "final_frames": linker.final_frames,
+        record["live"] = {"delay_frames": max(linker.delay, linker.division_delay), "final_frames": linker.final_frames,
                           "last_file": self.files[-1],
                           "updated": datetime.now().astimezone().isoformat(timespec="seconds")}
         return record

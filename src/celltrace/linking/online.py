@@ -20,10 +20,18 @@ Where the offline linker uses the whole movie, the online one uses the frames so
 motion gate's typical displacement is pooled over the frame pairs seen
 (:func:`~celltrace.linking.features.typical_displacement` of frames ``0..n``), the gap closer's
 birth/death cost is 1.05 × the largest gap candidate cost seen, and an end is decided with the
-competitors in its window rather than over the whole movie, and a division is kept even when a
-daughter vanishes soon after (the offline linker takes such divisions back,
-``division_min_branch_frames``; online that would change labels already written). Otherwise the
-result is that of the offline linker on the same objects.
+competitors in its window rather than over the whole movie. Otherwise the links are those of the
+offline linker on the same objects.
+
+* **divisions taken back** (``division_min_branch_frames`` ``K``, as
+  :func:`~celltrace.linking.divisions.prune_short_daughters` offline): a division at frame ``t_d``
+  is decided once frame ``t_d + K - 1 + delay`` has arrived (by then every gap link that could keep
+  a daughter's branch alive up to ``t_d + K - 1`` is committed). If the shorter branch (a
+  daughter's track and its descendants) has died before ``t_d + K - 1``, that daughter's
+  ``parent`` becomes 0 (a birth). The other daughter keeps the mother as her only parent: offline
+  she would continue the mother's label, online her label was already written, so she continues
+  the mother's track under a new label — the same links between objects, only the track
+  numbering differs. Divisions still undecided when the movie ends are kept.
 """
 
 from __future__ import annotations
@@ -68,11 +76,22 @@ class OnlineLinker:
     """Start track → end track of the gap links not final yet."""
     displacements: list[np.ndarray] = field(default_factory=list)
     gap_cost_max: float = 0.0
+    pending: list[tuple[int, int, int, int]] = field(default_factory=list)
+    """Divisions not decided yet: ``(t_d, mother track, daughter track, daughter track)``."""
+    children: dict[int, list[int]] = field(default_factory=dict)
+    """Track → its tracks with that committed parent (daughters, gap-linked starts)."""
 
     @property
     def delay(self) -> int:
         """Frames after which a decision is final: ``max_gap + 1`` with gap closing, else 0."""
         return self.config.max_gap + 1 if self.config.max_gap > 0 else 0
+
+    @property
+    def division_delay(self) -> int:
+        """Frames after a division's daughters appear until it is decided: ``K - 1 + delay`` with
+        ``K = division_min_branch_frames > 1``, else 0 (every division is kept at once)."""
+        k = int(self.config.division_min_branch_frames)
+        return k - 1 + self.delay if k > 1 and self.config.divisions else 0
 
     @property
     def motion(self) -> float:
@@ -110,7 +129,13 @@ class OnlineLinker:
             else:  # a new track: a daughter (parent = the mother's track) or a birth
                 labels[j] = self.next_label
                 self.tracks[self.next_label] = [n, n, int(prev_tracks[i]) if i >= 0 else 0]
+                if i >= 0:
+                    self.children.setdefault(int(prev_tracks[i]), []).append(self.next_label)
                 self.next_label += 1
+        if self.division_delay > 0:
+            for i in np.flatnonzero(n_succ == 2).tolist():
+                a, b = labels[pred == i].tolist()
+                self.pending.append((n, int(prev_tracks[i]), int(a), int(b)))
         if n > 0 and self.config.max_gap > 0:
             prev = self.last
             ended = n_succ == 0
@@ -123,6 +148,8 @@ class OnlineLinker:
             self.ends = pd.concat([self.ends, new_ends], ignore_index=True)[GAP_COLUMNS]
             self.starts = pd.concat([self.starts, new_starts], ignore_index=True)[GAP_COLUMNS]
             self._close_gaps(n)
+        if self.pending:
+            self._decide_divisions(n)
         self.last = pd.DataFrame({"track": labels, "y": objects["y"].to_numpy(np.float64),
                                   "x": objects["x"].to_numpy(np.float64),
                                   "area": objects["area"].to_numpy(np.int64) if "area" in objects else 1})
@@ -149,6 +176,7 @@ class OnlineLinker:
         for i, j in zip(r.tolist(), k.tolist()):
             if due[i]:
                 self.tracks[int(start_tracks[j])][2] = int(end_tracks[i])
+                self.children.setdefault(int(end_tracks[i]), []).append(int(start_tracks[j]))
                 claimed[j] = True
             else:
                 self.provisional[int(start_tracks[j])] = int(end_tracks[i])
@@ -157,6 +185,37 @@ class OnlineLinker:
         # decide (pending or to come) is at t_e > n - delay
         reachable = self.starts["t"].to_numpy(np.int64) - 2 > n - self.delay
         self.starts = self.starts[~claimed & reachable].reset_index(drop=True)
+
+    def _reach(self, track: int, enough: int) -> int:
+        """Last frame of ``track`` or of any of its descendants (committed and provisional
+        parents); stops early once ``enough`` is reached."""
+        later: dict[int, list[int]] = {}
+        for start, end in self.provisional.items():
+            later.setdefault(end, []).append(start)
+        best, todo = -1, [track]
+        while todo and best < enough:
+            x = todo.pop()
+            best = max(best, self.tracks[x][1])
+            todo += self.children.get(x, []) + later.get(x, [])
+        return best
+
+    def _decide_divisions(self, n: int) -> None:
+        """Decide the divisions whose daughters appeared at ``t_d <= n - division_delay`` (module
+        docstring): the shorter branch's daughter becomes a birth when it died before
+        ``t_d + K - 1``."""
+        k = int(self.config.division_min_branch_frames)
+        keep = []
+        for t_d, mother, a, b in self.pending:
+            if t_d > n - self.division_delay:
+                keep.append((t_d, mother, a, b))
+                continue
+            need = t_d + k - 1
+            branches = sorted((self._reach(d, need), d) for d in (a, b))  # the shorter branch first
+            last, short = branches[0]
+            if last < need:
+                self.tracks[short][2] = 0
+                self.children[mother].remove(short)
+        self.pending = keep
 
     # ------------------------------------------------------------------ the result so far
     def lineage(self) -> pd.DataFrame:
@@ -168,7 +227,7 @@ class OnlineLinker:
     def final_frames(self) -> int:
         """Frames ``0..final_frames-1`` are final: their masks and lineage rows no longer change
         (their tracks may still grow at the end)."""
-        return max(0, self.n_frames - self.delay)
+        return max(0, self.n_frames - max(self.delay, self.division_delay))
 
     # ------------------------------------------------------------------ saving and resuming
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -179,6 +238,7 @@ class OnlineLinker:
         counts = np.array([d.size for d in self.displacements], dtype=np.int64)
         pooled = np.concatenate(self.displacements) if self.displacements else np.zeros(0)
         arrays = {"tracks": lineage, "displacements": pooled, "displacement_counts": counts,
+                  "pending_divisions": np.array(self.pending, dtype=np.int64).reshape(-1, 4),
                   **{f"last_{k}": self.last[k].to_numpy() for k in OBJECT_STATE_COLUMNS},
                   **{f"ends_{k}": self.ends[k].to_numpy() for k in GAP_COLUMNS},
                   **{f"starts_{k}": self.starts[k].to_numpy() for k in GAP_COLUMNS}}
@@ -191,6 +251,10 @@ class OnlineLinker:
         linker = cls(config=config, radius=float(scalars["radius"]), n_frames=int(scalars["n_frames"]),
                      next_label=int(scalars["next_label"]), gap_cost_max=float(scalars["gap_cost_max"]))
         linker.tracks = {int(a): [int(b), int(e), int(p)] for a, b, e, p in arrays["tracks"]}
+        for label, (_, _, parent) in linker.tracks.items():
+            if parent > 0:
+                linker.children.setdefault(parent, []).append(label)
+        linker.pending = [tuple(int(v) for v in row) for row in arrays.get("pending_divisions", np.zeros((0, 4)))]
         bounds = np.cumsum(arrays["displacement_counts"])[:-1]
         linker.displacements = list(np.split(arrays["displacements"].astype(np.float64), bounds)) \
             if arrays["displacement_counts"].size else []

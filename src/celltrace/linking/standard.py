@@ -75,8 +75,9 @@ class LAPLinkingConfig:
     than this is taken back (:func:`~celltrace.linking.divisions.prune_short_daughters`): fragments
     of over-segmented cells are born next to a cell and vanish; 0 or 1 = keep every division.
     3 chosen on the generalization protocol (``benchmarks/results/classic-division-pruning/``):
-    SIM+ BC(2) spatial 0.292 → 0.400, LODO 0.265 → 0.383, TRA unchanged everywhere. Offline only:
-    the live linker cannot see a daughter's future and keeps every division it makes."""
+    SIM+ BC(2) spatial 0.292 → 0.400, LODO 0.265 → 0.383, TRA unchanged everywhere. The live
+    linker decides a division ``division_min_branch_frames - 1 + max_gap + 1`` frames after it
+    (:class:`~celltrace.linking.online.OnlineLinker`)."""
 
     # --- gap closing
     max_gap: int = 2
