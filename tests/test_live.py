@@ -55,28 +55,6 @@ def same_result(a: Tracking, b: Tracking) -> None:
     pd.testing.assert_frame_equal(a.lineage, b.lineage)
 
 
-def object_edges(tr: Tracking, before: int | None = None) -> set[tuple[int, int, int, int]]:
-    """The links between objects that ``tr`` holds, ``(t0, p0, t1, p1)`` with each object named by
-    its first pixel (raster order), so that two trackings of one segmentation compare whatever
-    their track numbering: a track's consecutive frames, and parent → child (end → begin). Only
-    links into frames before ``before``."""
-    T = tr.n_frames
-    first: dict[tuple[int, int], int] = {}
-    for t in range(T):
-        m = np.asarray(tr.masks[t]).ravel()
-        labels, idx = np.unique(m, return_index=True)
-        first.update({(t, int(lab)): int(i) for lab, i in zip(labels, idx) if lab > 0})
-    edges = set()
-    for lab, b, e, parent in tr.lineage.itertuples(index=False):
-        for t in range(b, e):
-            if (t, lab) in first and (t + 1, lab) in first:
-                edges.add((t, first[t, lab], t + 1, first[t + 1, lab]))
-        if parent > 0:
-            pe = int(tr.lineage.set_index("label").loc[parent, "end"])
-            edges.add((pe, first[pe, parent], b, first[b, lab]))
-    return {x for x in edges if before is None or x[2] < before}
-
-
 def same_links(live: Tracking, offline: Tracking, settled: int) -> None:
     """One segmentation (the same objects), the same links between them into frames before
     ``settled`` (the live linker keeps the divisions it has not decided yet when the movie ends)."""
@@ -85,7 +63,8 @@ def same_links(live: Tracking, offline: Tracking, settled: int) -> None:
         a, b = np.asarray(live.masks[t]), np.asarray(offline.masks[t])
         assert np.array_equal(a > 0, b > 0)
         assert len(np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)[0]) == len(np.unique(a))
-    assert object_edges(live, settled) == object_edges(offline, settled)
+    assert ({x for x in live.object_links() if x[2] < settled}
+            == {x for x in offline.object_links() if x[2] < settled})
 
 
 # ---------------------------------------------------------------------- real data, end to end

@@ -132,3 +132,21 @@ def test_window_of_real_gt():
     assert 3 not in set(later.lineage.label) and later.lineage.set_index("label").loc[11, "parent"] == 0
     with pytest.raises(ValueError):
         gt.window(5, 5)
+
+
+def test_object_links_ignore_track_numbering_and_see_a_missing_link():
+    """A cell that continues her mother's label and one that continues her under a new label
+    (parent = mother) link the same objects; a birth instead of that link does not."""
+    masks = np.zeros((3, 8, 8), np.uint16)
+    masks[:, 1:3, 1:3] = [[[1]], [[1]], [[1]]]
+    masks[0, 5:7, 5:7] = 2
+    masks[1, 5:7, 5:7] = 2
+    masks[2, 5:7, 5:7] = 2
+    same = Tracking(masks=masks.copy(), lineage=[(1, 0, 2, 0), (2, 0, 2, 0)]).validate()
+    relabelled = masks.copy()
+    relabelled[2][relabelled[2] == 2] = 3
+    new_label = Tracking(masks=relabelled, lineage=[(1, 0, 2, 0), (2, 0, 1, 0), (3, 2, 2, 2)]).validate()
+    birth = Tracking(masks=relabelled.copy(), lineage=[(1, 0, 2, 0), (2, 0, 1, 0), (3, 2, 2, 0)]).validate()
+    assert len(same.object_links()) == 4
+    assert new_label.object_links() == same.object_links()
+    assert birth.object_links() == same.object_links() - {(1, 5 * 8 + 5, 2, 5 * 8 + 5)}

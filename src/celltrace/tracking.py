@@ -110,6 +110,26 @@ class Tracking:
                 rows.append((parent, int(ends[parent]) + 1, tuple(sorted(at))))
         return pd.DataFrame(rows, columns=["parent", "frame", "daughters"])
 
+    def object_links(self) -> set[tuple[int, int, int, int]]:
+        """The links between objects, whatever the track numbering: ``(t0, p0, t1, p1)`` for a
+        track's consecutive frames and for parent → child (parent's last frame → child's first),
+        each object named by its first pixel in raster order. Two trackings of one segmentation
+        link the same cells exactly when these sets are equal (a cell that continues her
+        mother's track under a new label, as the live linker writes it, links the same)."""
+        first: dict[tuple[int, int], int] = {}
+        for t in range(self.n_frames):
+            labels, idx = np.unique(np.asarray(self.masks[t]).ravel(), return_index=True)
+            first.update({(t, int(lab)): int(i) for lab, i in zip(labels, idx) if lab > 0})
+        ends = dict(zip(self.lineage["label"].tolist(), self.lineage["end"].tolist()))
+        links = set()
+        for lab, b, e, parent in self.lineage[["label", "begin", "end", "parent"]].itertuples(index=False):
+            for t in range(b, e):
+                if (t, lab) in first and (t + 1, lab) in first:
+                    links.add((t, first[t, lab], t + 1, first[t + 1, lab]))
+            if parent > 0 and (ends[parent], parent) in first and (b, lab) in first:
+                links.add((ends[parent], first[ends[parent], parent], b, first[b, lab]))
+        return links
+
     # ------------------------------------------------------------------ validation
     def problems(self, max_problems: int = 20) -> list[str]:
         """Every way this tracking breaks the CTC rules (up to ``max_problems``), as sentences."""
