@@ -74,12 +74,12 @@ def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, nois
     new_label[keep] = int(lab.max()) + 1 + np.arange(int(keep.sum()))
     if np.issubdtype(lab.dtype, np.integer) and int(new_label.max()) > np.iinfo(lab.dtype).max:
         raise ValueError(f"too many objects for the label dtype {lab.dtype}")
-    added = new_label[comp]
+    added = new_label.astype(lab.dtype)[comp]  # labels fit (checked above): no full-size int64 array
     if c > 1:
         added = np.repeat(np.repeat(added, c, axis=0), c, axis=1)[:H, :W]
     out = lab.copy()
     put = (added > 0) & (lab == 0)
-    out[put] = added[put].astype(lab.dtype, copy=False)
+    out[put] = added[put]
     return out
 
 
