@@ -104,13 +104,13 @@ def run(method: str, files: list[Path], gt: Path, interval: float, poll: float, 
         fixed_watcher.run()
         fixed = agreement(read_ctc(work / f"{method}-fixed-RES"),
                           celltrace.track(watched, method=method, progress=False, **params),
-                          len(files) - fixed_watcher.linker.division_delay)
+                          len(files) - fixed_watcher.linker.lineage_delay)
     return {"method": method, "frames": len(files), "agreement_with_fixed_settings": fixed, "interval_s": interval, "poll_s": poll, "ended": summary.reason,
             "latency_s": {"mean": float(latency.mean()), "median": float(np.median(latency)),
                           "p90": float(np.percentile(latency, 90)), "max": float(latency.max())},
             "process_s_per_frame": float(np.mean(process)), "offline_s_per_frame": offline_s / len(files),
             "live": {k: live_scores.get(k) for k in keys}, "offline": {k: offline_scores.get(k) for k in keys},
-            "agreement": agreement(live, offline, len(files) - watcher.linker.division_delay), "live_tracks": live.n_tracks, "offline_tracks": offline.n_tracks,
+            "agreement": agreement(live, offline, len(files) - watcher.linker.lineage_delay), "live_tracks": live.n_tracks, "offline_tracks": offline.n_tracks,
             "live_cell_radius": watcher.linker.radius, "offline_cell_radius": offline.meta.get("cell_radius")}
 
 

@@ -213,8 +213,7 @@ def test_cli_watch_stops_on_ctrl_c_and_resumes(tmp_path):
     # divisions taken back online and offline alike; the daughter that stays continues her mother
     # under a new label online (the mother's label was written), so compare the links between objects
     offline = celltrace.track(src, progress=False, cell_radius=radius, motion_gate_factor=0)
-    delay = ClassicConfig().division_min_branch_frames - 1 + ClassicConfig().max_gap + 1
-    same_links(final, offline, settled=final.n_frames - delay)
+    same_links(final, offline, settled=final.n_frames - OnlineLinker(ClassicConfig(), radius).lineage_delay)
 
 
 # ---------------------------------------------------------------------- the parts

@@ -379,7 +379,7 @@ class Watcher:
         record = run_record(meta, method=self.method, input=self.folder, n_frames=T,
                             frame_shape=self.feed.frame_shape or (), date=self.date, timings={},
                             overrides=self.params, command=self.command)
-        record["live"] = {"delay_frames": max(linker.delay, linker.division_delay), "final_frames": linker.final_frames,
+        record["live"] = {"delay_frames": linker.lineage_delay, "final_frames": linker.final_frames,
                           "last_file": self.files[-1],
                           "updated": datetime.now().astimezone().isoformat(timespec="seconds")}
         return record

@@ -94,6 +94,12 @@ class OnlineLinker:
         return k - 1 + self.delay if k > 1 and self.config.divisions else 0
 
     @property
+    def lineage_delay(self) -> int:
+        """Frames after which a frame's lineage rows are final: the larger of :attr:`delay` and
+        :attr:`division_delay`."""
+        return max(self.delay, self.division_delay)
+
+    @property
     def motion(self) -> float:
         """Typical displacement of the frames so far (0 when the motion gate is off)."""
         return pooled_percentile(self.displacements) if self.config.motion_gate_factor > 0 else 0.0
@@ -186,12 +192,9 @@ class OnlineLinker:
         reachable = self.starts["t"].to_numpy(np.int64) - 2 > n - self.delay
         self.starts = self.starts[~claimed & reachable].reset_index(drop=True)
 
-    def _reach(self, track: int, enough: int) -> int:
-        """Last frame of ``track`` or of any of its descendants (committed and provisional
-        parents); stops early once ``enough`` is reached."""
-        later: dict[int, list[int]] = {}
-        for start, end in self.provisional.items():
-            later.setdefault(end, []).append(start)
+    def _reach(self, track: int, enough: int, later: dict[int, list[int]]) -> int:
+        """Last frame of ``track`` or of any of its descendants (committed parents, and ``later``:
+        end track → the starts provisionally linked to it); stops early once ``enough`` is reached."""
         best, todo = -1, [track]
         while todo and best < enough:
             x = todo.pop()
@@ -204,13 +207,16 @@ class OnlineLinker:
         docstring): the shorter branch's daughter becomes a birth when it died before
         ``t_d + K - 1``."""
         k = int(self.config.division_min_branch_frames)
+        later: dict[int, list[int]] = {}
+        for start, end in self.provisional.items():
+            later.setdefault(end, []).append(start)
         keep = []
         for t_d, mother, a, b in self.pending:
             if t_d > n - self.division_delay:
                 keep.append((t_d, mother, a, b))
                 continue
             need = t_d + k - 1
-            branches = sorted((self._reach(d, need), d) for d in (a, b))  # the shorter branch first
+            branches = sorted((self._reach(d, need, later), d) for d in (a, b))  # the shorter branch first
             last, short = branches[0]
             if last < need:
                 self.tracks[short][2] = 0
@@ -227,7 +233,7 @@ class OnlineLinker:
     def final_frames(self) -> int:
         """Frames ``0..final_frames-1`` are final: their masks and lineage rows no longer change
         (their tracks may still grow at the end)."""
-        return max(0, self.n_frames - max(self.delay, self.division_delay))
+        return max(0, self.n_frames - self.lineage_delay)
 
     # ------------------------------------------------------------------ saving and resuming
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

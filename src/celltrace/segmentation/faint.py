@@ -57,8 +57,7 @@ def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, nois
     far = (dist > r) & seen
     if far.sum() < 100:  # no background to measure the noise on
         return lab
-    sample = g[far]
-    b, n = robust_level(sample[:: max(1, sample.size // 200_000)])
+    b, n = robust_level(g[far], max_values=200_000)
     comp, count = ndi.label(free & seen & (g > b + noise_k * n))
     if count == 0:
         return lab

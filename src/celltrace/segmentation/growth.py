@@ -45,8 +45,7 @@ def grow_objects(labels: np.ndarray, image: np.ndarray, radius: float, grow: flo
     far = dist > r
     if far.sum() < 100:  # no background to measure the noise on
         return lab
-    sample = g[far][:: max(1, int(far.sum()) // 200_000)]
-    b, n = robust_level(sample)
+    b, n = robust_level(g[far], max_values=200_000)
     rim = (dist <= grow * r) & (g > b + noise_k * n)
     owner = np.where(rim, lab_c[iy, ix], 0)  # the nearest object
     if rim_fraction > 0:

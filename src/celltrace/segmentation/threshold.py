@@ -34,10 +34,13 @@ def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
     return ndi.gaussian_filter(img, sigma, mode="nearest", truncate=3.0)
 
 
-def robust_level(values: np.ndarray) -> tuple[float, float]:
+def robust_level(values: np.ndarray, max_values: int | None = None) -> tuple[float, float]:
     """``(median, 1.4826 MAD)`` of ``values``: the level and the noise standard deviation of a
-    background that the objects among ``values`` (a minority) do not shift."""
+    background that the objects among ``values`` (a minority) do not shift. With ``max_values``,
+    of every ``k``-th value only, ``k = max(1, n // max_values)``."""
     v = np.asarray(values, dtype=np.float64).ravel()
+    if max_values is not None:
+        v = v[:: max(1, v.size // max_values)]
     med = float(np.median(v))
     return med, 1.4826 * float(np.median(np.abs(v - med)))
 

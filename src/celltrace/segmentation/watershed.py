@@ -188,7 +188,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    min_distance_factor: float = 0.5, h_factor: float = 0.25, grow_factor: float = 0.0,
                    grow_sigma_factor: float = 0.15, grow_noise_k: float = 3.0, grow_rim_fraction: float = 0.4,
                    merge_ratio: float = 0.0, faint_noise_k: float = 0.0, faint_sigma_factor: float = 0.3,
-                   faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6, dtype: np.dtype | type = np.uint32) -> np.ndarray:
+                   faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6,
+                   dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
 
