@@ -5,7 +5,8 @@
 For each CTC 02 sequence in ``../shared/data/ctc``: ``ClassicTracker.segment`` on ``--frames``
 frames spread over the movie (background flattening included, the cell radius estimated once
 beforehand), with today's defaults and with one stage switched off at a time — slope merging
-(``merge_ratio=0``), rim growth (``grow_factor=0``) and the faint-object pass (``faint_noise_k=0``). Median seconds per frame over
+(``merge_ratio=0``), rim growth (``grow_factor=0``), its residual test (``grow_residual_k=0``) and the
+faint-object pass (``faint_noise_k=0``). Median seconds per frame over
 ``--repeats`` passes (each pass segments every frame once, after one warm-up frame), one thread.
 Writes ``results.md`` (and prints it).
 """
@@ -28,7 +29,7 @@ from celltrace.movie import open_movie  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "ctc"
 VARIANTS = {"defaults": {}, "no slope merging": {"merge_ratio": 0.0}, "no rim growth": {"grow_factor": 0.0},
-            "no faint objects": {"faint_noise_k": 0.0}}
+            "no residual rim test": {"grow_residual_k": 0.0}, "no faint objects": {"faint_noise_k": 0.0}}
 
 
 def seconds_per_frame(tracker: ClassicTracker, frames: list, radius: float, repeats: int) -> float:

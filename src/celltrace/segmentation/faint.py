@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from celltrace.segmentation.background import block_reduce
-from celltrace.segmentation.threshold import robust_level, smooth
+from celltrace.segmentation.threshold import masked_mean, robust_level
 
 
 def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, noise_k: float = 4.0,
@@ -50,10 +50,7 @@ def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, nois
     free = dist > margin * r
     if not free.any():
         return lab
-    num = smooth(np.where(free, img, 0), sigma_factor * r)
-    den = smooth(free.astype(np.float32), sigma_factor * r)
-    seen = den > 0.2  # at least a fifth of the averaging window is free of objects
-    g = num / np.maximum(den, 1e-6)
+    g, seen = masked_mean(img, free, sigma_factor * r)  # seen: a fifth of the window is free
     far = (dist > r) & seen
     if far.sum() < 100:  # no background to measure the noise on
         return lab

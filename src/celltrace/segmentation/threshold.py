@@ -34,6 +34,17 @@ def smooth(image: np.ndarray, sigma: float) -> np.ndarray:
     return ndi.gaussian_filter(img, sigma, mode="nearest", truncate=3.0)
 
 
+def masked_mean(image: np.ndarray, free: np.ndarray, sigma: float, min_weight: float = 0.2
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised convolution ``G_sigma * (I · Q) / G_sigma * Q`` over the pixels ``Q = free``:
+    the local mean of the free pixels only (a bright object outside ``Q`` does not leak into its
+    surroundings), and where it is defined, ``G_sigma * Q > min_weight`` (float32, bool)."""
+    q = np.asarray(free, bool)
+    num = smooth(np.where(q, as_float(image), 0), sigma)
+    den = smooth(q.astype(np.float32), sigma)
+    return num / np.maximum(den, 1e-6), den > min_weight
+
+
 def robust_level(values: np.ndarray, max_values: int | None = None) -> tuple[float, float]:
     """``(median, 1.4826 MAD)`` of ``values``: the level and the noise standard deviation of a
     background that the objects among ``values`` (a minority) do not shift. With ``max_values``,

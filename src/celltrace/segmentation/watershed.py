@@ -187,6 +187,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    min_size_factor: float = 0.15, distance_sigma_factor: float = 0.15,
                    min_distance_factor: float = 0.5, h_factor: float = 0.25, grow_factor: float = 0.0,
                    grow_sigma_factor: float = 0.15, grow_noise_k: float = 3.0, grow_rim_fraction: float = 0.4,
+                   grow_residual_k: float = 0.0, grow_residual_max_area: float = 1.5,
+                   grow_residual_margin: float = 2.0,
                    merge_ratio: float = 0.0, faint_noise_k: float = 0.0, faint_sigma_factor: float = 0.3,
                    faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6,
                    dtype: np.dtype | type = np.uint32) -> np.ndarray:
@@ -220,7 +222,9 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
         from celltrace.segmentation.growth import grow_objects
 
         labels = grow_objects(labels, image, r, grow=grow_factor, sigma_factor=grow_sigma_factor,
-                              noise_k=grow_noise_k, rim_fraction=grow_rim_fraction)
+                              noise_k=grow_noise_k, rim_fraction=grow_rim_fraction,
+                              residual_k=grow_residual_k, residual_max_area=grow_residual_max_area,
+                              residual_margin=grow_residual_margin)
     if faint_noise_k > 0:
         from celltrace.segmentation.faint import add_faint_objects
 

@@ -55,7 +55,10 @@ class ClassicTracker(Tracker):
                               min_size_factor=c.min_size_factor, distance_sigma_factor=c.distance_sigma_factor,
                               min_distance_factor=c.min_distance_factor, h_factor=c.h_factor, grow_factor=c.grow_factor,
                               grow_sigma_factor=c.grow_sigma_factor, grow_noise_k=c.grow_noise_k,
-                              grow_rim_fraction=c.grow_rim_fraction, merge_ratio=c.merge_ratio,
+                              grow_rim_fraction=c.grow_rim_fraction, grow_residual_k=c.grow_residual_k,
+                              grow_residual_max_area=c.grow_residual_max_area,
+                              grow_residual_margin=c.grow_residual_margin,
+                              merge_ratio=c.merge_ratio,
                               faint_noise_k=c.faint_noise_k, faint_sigma_factor=c.faint_sigma_factor,
                               faint_min_area_factor=c.faint_min_area_factor,
                               faint_min_inner_factor=c.faint_min_inner_factor, dtype=dtype)
