@@ -192,6 +192,23 @@ def test_growth_brings_the_dim_rims_of_sim_cells_into_their_objects():
         assert matched_markers(gt, after) >= matched_markers(gt, before) + gain
 
 
+def test_masked_mean_averages_only_the_free_pixels():
+    """Next to a bright object left out of ``free``, the normalised convolution gives the level of
+    the free pixels around it (a plain Gaussian would carry the object's light out); where too
+    little of the window is free, it says so."""
+    from celltrace.segmentation.threshold import masked_mean, smooth
+
+    yy, xx = np.indices((64, 64))
+    bright = (yy - 32) ** 2 + (xx - 32) ** 2 <= 10 ** 2
+    image = np.where(bright, 1000.0, 10.0) + 5.0 * (xx >= 48)  # a step in the free pixels
+    mean, seen = masked_mean(image, ~bright, 3.0)
+    ring = ~bright & ((yy - 32) ** 2 + (xx - 32) ** 2 <= 12 ** 2) & (xx < 36)  # the step is 9 px away
+    assert np.allclose(mean[ring], 10.0, atol=0.01) and seen[ring].all()
+    assert smooth(image, 3.0)[ring].max() > 100.0
+    assert not seen[32, 32] and mean.dtype == np.float32
+    assert 10.0 < mean[5, 48] < 15.0 and np.isclose(mean[5, 60], 15.0, atol=0.01)
+
+
 def test_residual_growth_takes_a_dim_nucleus_around_its_core_and_not_a_bright_cells_blur():
     """A nucleus 4 grey levels above the background (noise sd 3) with a core 60 brighter: the
     threshold keeps the core, the contrast-fraction growth stops at its blur (50–63 % of the

@@ -96,7 +96,7 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     ``grow_factor`` 0.75 chosen on the generalization protocol
     (``benchmarks/results/classic-residual-rim/``): TRA SIM+ spatial 0.764 → 0.815, LODO 0.747 →
     0.831 (SIM+ 02 nuclei whose bright core is half the annotated nucleus), MSC LODO 0.861 →
-    0.866, shift means equal or up, PSC detection F1 equal; SEG within 0.015 everywhere (SIM+
+    0.866, shift means equal or up, PSC detection F1 equal; SEG within 0.013 everywhere (SIM+
     +0.04 / +0.05); k 2 costs GOWT1 SEG 0.022, k 3 gains less (SIM+ LODO 0.832 without the margin)."""
     grow_residual_max_area: float = 1.5
     """... for objects smaller than ``grow_residual_max_area pi r^2`` only (a whole large cell is
