@@ -20,8 +20,9 @@ boundary, does not enter that mean, a dim part of the cell does (SIM+ 02: nuclei
 core is half of the annotated nucleus; PhC-C2DL-PSC, cells of radius 7 px: without the margin
 their edges' blur grew every object, SEG 0.734 → 0.655). Only objects smaller than
 ``residual_max_area · pi r^2`` are grown so: a detection of a whole large cell is not a core, and
-the light scattered around it (MSC) would pass the same test. Pixels of ``R`` connected to no object stay background, and no object pixel
-changes owner. The defaults are ``classic``'s, chosen on the generalization protocol.
+the light scattered around it (MSC) would pass the same test. Pixels of ``R`` connected to no
+object stay background, and no object pixel changes owner. The defaults are ``classic``'s, chosen
+on the generalization protocol.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from celltrace.segmentation.threshold import masked_mean, robust_level, smooth
 
 def grow_objects(labels: np.ndarray, image: np.ndarray, radius: float, grow: float = 0.5,
                  sigma_factor: float = 0.15, noise_k: float = 3.0, rim_fraction: float = 0.4,
-                 residual_k: float = 0.0, residual_max_area: float = 1.5, residual_margin: float = 2.0) -> np.ndarray:
+                 residual_k: float = 0.0, residual_max_area: float = 1.5,
+                 residual_margin: float = 2.0) -> np.ndarray:
     """``labels`` (0 = background) with each object grown into its dim rim (module docstring);
     same dtype. ``grow <= 0`` or no objects: ``labels`` unchanged. The rim and its owners are
     found on a grid twice as coarse when cells are large (``radius >= 8``: a rim is then at

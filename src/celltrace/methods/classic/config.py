@@ -79,8 +79,9 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     """Grow each object up to ``grow_factor r`` into the pixels around it that stand out of the
     background noise after heavier smoothing (:func:`celltrace.segmentation.growth.grow_objects`):
     dim cell rims that the global threshold leaves out, so that a detection covers its cell; 0 =
-    off. 0.75 since the residual test (``grow_residual_k``), 0.5 before; first chosen with ``grow_sigma_factor`` 0.15 and ``grow_rim_fraction`` 0.4 on the generalization
-    protocol (``benchmarks/results/classic-rim-growth/``): TRA SIM+ spatial 0.687 → 0.747, LODO
+    off. 0.75 since the residual test (``grow_residual_k``), 0.5 before; first chosen with
+    ``grow_sigma_factor`` 0.15 and ``grow_rim_fraction`` 0.4 on the generalization protocol
+    (``benchmarks/results/classic-rim-growth/``): TRA SIM+ spatial 0.687 → 0.747, LODO
     0.698 → 0.733, MSC LODO 0.810 → 0.822, shift means up on all three datasets, the rest equal;
     SEG within 0.02 everywhere (SIM+ +0.04). ``grow_rim_fraction`` 0.2 gains more TRA (SIM+ 0.802)
     but costs SEG 0.05–0.08 on GOWT1, MSC and the synthetic movies."""
