@@ -54,6 +54,34 @@ def test_estimate_radius_of_disks():
     assert estimate_cell_radius(img) == pytest.approx(15, rel=0.15)
 
 
+@pytest.mark.parametrize("radius", [4, 6])
+def test_estimate_radius_of_small_disks_with_scaled_smoothing(radius):
+    """A fixed 2 px blur widens a small disk by about 2 px; smoothing with 0.1 r does not."""
+    img = disks((200, 200), [(40, 40), (40, 150), (150, 60), (140, 150)], radius=radius)
+    assert estimate_cell_radius(img) > 1.3 * radius
+    assert estimate_cell_radius(img, sigma_factor=0.1) == pytest.approx(radius, rel=0.15)
+
+
+def test_estimated_radius_follows_pixel_size_on_real_nuclei():
+    """GOWT1 02 resampled to a quarter of its size: the estimate, in the original's pixels, stays
+    within 8 % of the native one with scale-following smoothing (a fixed 2 px: 22 % larger)."""
+    from celltrace.methods.classic import ClassicConfig
+    from celltrace.segmentation.background import flatten_background
+
+    cfg = ClassicConfig()
+    movie = open_movie(ctc_sequence("Fluo-N2DH-GOWT1"))
+    frames = [np.asarray(movie[t], dtype=np.float32) for t in (0, len(movie) // 2, len(movie) - 1)]
+
+    def estimate(zoom, factor):
+        fr = [flatten_background(ndi.zoom(f, zoom, order=1), cfg.background) for f in frames]
+        return estimate_cell_radius(fr, method=cfg.threshold_method, log=cfg.log_threshold, sigma_factor=factor) / zoom
+
+    native = estimate(1.0, cfg.radius_sigma_factor)
+    assert native == pytest.approx(estimate(1.0, 0.0))  # a nucleus of radius ~30 px keeps its 2 px blur
+    assert estimate(0.25, cfg.radius_sigma_factor) == pytest.approx(native, rel=0.08)
+    assert estimate(0.25, 0.0) > 1.15 * native
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
 def test_segment_separates_touching_disks_any_dtype(dtype):
     img = disks((120, 160), [(60, 55), (60, 100)], radius=22)  # centres 45 apart: they overlap

@@ -54,13 +54,32 @@ def foreground_radius(masks: np.ndarray | Iterable[np.ndarray], min_radius: floa
 
 
 def estimate_cell_radius(image: np.ndarray | Iterable[np.ndarray], sigma: float = 2.0, method: str = "li",
-                         min_radius: float = 2.0, default: float = 10.0, log: bool = False) -> float:
+                         min_radius: float = 2.0, default: float = 10.0, log: bool = False,
+                         sigma_factor: float = 0.0, iterations: int = 4) -> float:
     """Typical cell radius in pixels: :func:`foreground_radius` of the thresholded frames.
 
     ``image`` is one 2D frame or several (their radii are pooled). Components whose inscribed
     radius is under ``min_radius`` (noise) are ignored; ``default`` is returned when nothing is found.
+
+    The frames are smoothed with ``sigma`` pixels before the threshold. That blur widens each
+    foreground component by about ``sigma``, which a small cell's radius does not absorb: with a
+    fixed 2 px, GOWT1 02 resampled to a quarter of its size measured 37.9 px in the original's
+    pixels instead of 31.0 (33.0 with ``sigma_factor`` 0.12). ``sigma_factor > 0`` makes the
+    smoothing follow the cell, ``sigma_r = min(sigma, sigma_factor r)``, with ``r`` the fixed point
+    of ``r = R(sigma_r)`` (at most ``iterations`` re-estimates from ``R(sigma)``): cells of radius
+    ``>= sigma / sigma_factor`` get the same estimate as before, smaller ones a smaller blur.
     """
     frames = [image] if isinstance(image, np.ndarray) and image.ndim == 2 else list(image)
-    masks = (foreground_mask(f, sigma=sigma, method=method, min_size=int(np.pi * min_radius ** 2), log=log)
-             for f in frames)
-    return foreground_radius(masks, min_radius=min_radius, default=default)
+
+    def radius(s: float) -> float:
+        masks = (foreground_mask(f, sigma=s, method=method, min_size=int(np.pi * min_radius ** 2), log=log)
+                 for f in frames)
+        return foreground_radius(masks, min_radius=min_radius, default=default)
+
+    r, used = radius(sigma), sigma
+    for _ in range(iterations if sigma_factor > 0 else 0):
+        s = min(sigma, sigma_factor * r)
+        if abs(s - used) < 0.05 * used:
+            break
+        r, used = radius(s), s
+    return r

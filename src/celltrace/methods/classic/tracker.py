@@ -43,8 +43,8 @@ class ClassicTracker(Tracker):
         ts = spread(T, self.config.radius_frames)
         frames = [movie[int(t)] if self.config.background <= 0 else flatten_background(movie[int(t)], self.config.background)
                   for t in ts]
-        return estimate_cell_radius(frames, method=self.config.threshold_method,
-                                    log=self.config.log_threshold)
+        return estimate_cell_radius(frames, method=self.config.threshold_method, log=self.config.log_threshold,
+                                    sigma_factor=self.config.radius_sigma_factor)
 
     def segment(self, image: np.ndarray, radius: float, dtype: Any = np.uint32) -> np.ndarray:
         """Label image of one frame (labels 1..n)."""
