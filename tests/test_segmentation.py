@@ -65,17 +65,17 @@ def test_estimate_radius_of_small_disks_with_scaled_smoothing(radius):
 def test_estimated_radius_follows_pixel_size_on_real_nuclei():
     """GOWT1 02 resampled to a quarter of its size: the estimate, in the original's pixels, stays
     within 8 % of the native one with scale-following smoothing (a fixed 2 px: 22 % larger)."""
-    from celltrace.methods.classic import ClassicConfig
-    from celltrace.segmentation.background import flatten_background
+    from celltrace.methods.classic import ClassicConfig, ClassicTracker
+    from celltrace.movie import Movie
 
-    cfg = ClassicConfig()
     movie = open_movie(ctc_sequence("Fluo-N2DH-GOWT1"))
     frames = [np.asarray(movie[t], dtype=np.float32) for t in (0, len(movie) // 2, len(movie) - 1)]
 
     def estimate(zoom, factor):
-        fr = [flatten_background(ndi.zoom(f, zoom, order=1), cfg.background) for f in frames]
-        return estimate_cell_radius(fr, method=cfg.threshold_method, log=cfg.log_threshold, sigma_factor=factor) / zoom
+        zoomed = Movie(frames=np.stack([ndi.zoom(f, zoom, order=1) for f in frames]))
+        return ClassicTracker(radius_sigma_factor=factor).estimate_radius(zoomed) / zoom
 
+    cfg = ClassicConfig()
     native = estimate(1.0, cfg.radius_sigma_factor)
     assert native == pytest.approx(estimate(1.0, 0.0))  # a nucleus of radius ~30 px keeps its 2 px blur
     assert estimate(0.25, cfg.radius_sigma_factor) == pytest.approx(native, rel=0.08)
