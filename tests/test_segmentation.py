@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 from celltrace.io.ctc import seg_files
 from celltrace.io.tiff import read_frame
 from celltrace.movie import open_movie
-from celltrace.segmentation import (distance_map, estimate_cell_radius, foreground_mask, relabel_sequential,
+from celltrace.segmentation import (clean_mask, distance_map, estimate_cell_radius, foreground_mask, relabel_sequential,
                                     segment_nuclei, threshold_value, watershed_from_maps)
 from celltrace.segmentation.threshold import threshold_li
 
@@ -144,6 +144,20 @@ def test_relabel_sequential_drops_small():
     lab[8, 8] = 3
     out = relabel_sequential(lab, min_size=2)
     assert set(np.unique(out)) == {0, 1} and (out == 1).sum() == 25
+
+
+def test_small_regions_on_the_image_border_have_their_own_size_limit():
+    lab = np.zeros((12, 12), np.int32)
+    lab[0:2, 4:6] = 5  # 4 px on the top edge
+    lab[5:7, 5:7] = 9  # 4 px inside
+    lab[9:12, 0:3] = 2  # 9 px in the corner
+    assert set(np.unique(relabel_sequential(lab, min_size=5))) == {0, 1}  # only the corner's 9 px
+    out = relabel_sequential(lab, min_size=5, border_min_size=3)
+    assert sorted((out == k).sum() for k in range(1, out.max() + 1)) == [4, 9]
+    assert (out[5:7, 5:7] == 0).all()  # the inner 4 px keep the plain limit
+    mask = clean_mask(lab > 0, min_size=5, border_min_size=3)
+    assert mask[0:2, 4:6].all() and not mask[5:7, 5:7].any() and mask[9:, :3].all()
+    assert np.array_equal(clean_mask(lab > 0, min_size=5), lab == 2)
 
 
 @pytest.mark.parametrize("dataset,minimum", [("Fluo-N2DH-GOWT1", 0.75), ("Fluo-N2DH-SIM+", 0.45),
@@ -508,3 +522,34 @@ def test_faint_pass_finds_the_dim_gowt1_nucleus():
         assert np.array_equal(after[before > 0], before[before > 0])
         assert matched_markers(gt, after) >= matched_markers(gt, before) + 1, t
         assert after.max() - before.max() <= 3, t  # a few additions, not a flood
+
+
+def test_classic_finds_gowt1_nuclei_cut_by_the_edge_of_the_field_with_a_border_size_limit():
+    """GOWT1 02 frame 20, each nucleus cut by a new left edge of the field so that a tenth of a
+    cell's area (``0.1 pi r^2``, under the 0.15 size limit) of classic's own object for it stays
+    visible: with ``border_min_size_factor`` 0.05 the visible part of its marker is matched, with
+    the default (the inner limit) it is not."""
+    from celltrace.methods.classic import ClassicTracker
+
+    movie = open_movie(ctc_sequence("Fluo-N2DH-GOWT1"))
+    gt = read_frame(ctc_gt("Fluo-N2DH-GOWT1") / "TRA" / "man_track020.tif")
+    plain, border = ClassicTracker(), ClassicTracker(border_min_size_factor=0.05)
+    radius = plain.estimate_radius(movie)
+    image = movie[20]
+    whole = plain.segment(image, radius)
+    tested = 0
+    for cell in np.unique(gt)[1:]:
+        owners = np.bincount(whole[gt == cell].astype(np.int64))
+        owners[0] = 0
+        xs = np.nonzero(whole == owners.argmax())[1]
+        if owners.max() <= 0.5 * (gt == cell).sum() or xs.min() < 5:
+            continue
+        visible = np.cumsum(np.bincount(xs, minlength=image.shape[1])[::-1])[::-1]  # object pixels at x ≥ x0
+        x0 = int(np.argmin(np.abs(visible - 0.1 * np.pi * radius ** 2)))
+        part = gt[:, x0:] == cell
+        if part.sum() < 30:  # the marker is smaller than the object: nothing of it may be left
+            continue
+        tested += 1
+        assert matched_markers(part.astype(np.uint8), border.segment(image[:, x0:], radius)) == 1, cell
+        assert matched_markers(part.astype(np.uint8), plain.segment(image[:, x0:], radius)) == 0, cell
+    assert tested >= 3

@@ -117,7 +117,7 @@ def threshold_li(image: np.ndarray, nbins: int = 1024, max_iter: int = 200, init
 
 def foreground_mask(image: np.ndarray, sigma: float = 1.0, method: str = "otsu", min_size: int = 0,
                     fill_holes: bool = True, threshold_factor: float = 1.0, log: bool = False,
-                    noise_k: float = 2.0) -> np.ndarray:
+                    noise_k: float = 2.0, border_min_size: int | None = None) -> np.ndarray:
     """Boolean foreground ``G_sigma * I > factor * thr`` without components under ``min_size`` pixels.
 
     With ``log`` the threshold is computed on ``log(1 + G_sigma * I - min)``, which spreads dim
@@ -140,12 +140,24 @@ def foreground_mask(image: np.ndarray, sigma: float = 1.0, method: str = "otsu",
         thr = max(thr, med + noise_k * noise)
     lo = float(g.min())
     fg = g > lo + threshold_factor * (thr - lo)
-    return clean_mask(fg, min_size=min_size, fill_holes=fill_holes)
+    return clean_mask(fg, min_size=min_size, fill_holes=fill_holes, border_min_size=border_min_size)
 
 
-def clean_mask(mask: np.ndarray, min_size: int = 0, fill_holes: bool = True) -> np.ndarray:
+def touches_border(labels: np.ndarray) -> np.ndarray:
+    """Boolean lookup ``b[label]``: which labels of ``labels`` (non-negative ints) have a pixel on
+    the image border (label 0 included when the background does)."""
+    lab = np.asarray(labels)
+    out = np.zeros(int(lab.max()) + 1 if lab.size else 1, dtype=bool)
+    out[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]).astype(np.int64)] = True
+    return out
+
+
+def clean_mask(mask: np.ndarray, min_size: int = 0, fill_holes: bool = True,
+               border_min_size: int | None = None) -> np.ndarray:
     """Fill holes of a boolean mask (background components not touching the image border) and
-    remove its components smaller than ``min_size`` pixels."""
+    remove its components smaller than ``min_size`` pixels (``border_min_size`` for those that
+    touch the image border: a cell cut by the edge of the field shows only a part of itself;
+    default ``min_size``)."""
     fg = np.asarray(mask, dtype=bool)
     if fill_holes and fg.any():
         bg, nb = ndi.label(~fg)
@@ -160,6 +172,9 @@ def clean_mask(mask: np.ndarray, min_size: int = 0, fill_holes: bool = True) -> 
         if n:
             sizes = np.bincount(comp.ravel())
             keep = sizes >= min_size
+            if border_min_size is not None:
+                edge = touches_border(comp)
+                keep[edge] = sizes[edge] >= border_min_size
             keep[0] = False
             fg = keep[comp]
     return fg

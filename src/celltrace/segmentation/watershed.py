@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from celltrace.segmentation.threshold import clean_mask, foreground_mask, smooth
+from celltrace.segmentation.threshold import clean_mask, foreground_mask, smooth, touches_border
 
 
 def _bbox(mask: np.ndarray, pad: int = 1) -> tuple[slice, slice] | None:
@@ -139,14 +139,19 @@ def find_markers(elevation: np.ndarray, foreground: np.ndarray, min_distance: fl
     return markers
 
 
-def relabel_sequential(labels: np.ndarray, min_size: int = 0, dtype: np.dtype | type = np.uint32) -> np.ndarray:
+def relabel_sequential(labels: np.ndarray, min_size: int = 0, dtype: np.dtype | type = np.uint32,
+                       border_min_size: int | None = None) -> np.ndarray:
     """Renumber the positive labels of ``labels`` to 1..n (by first label value), dropping regions
-    smaller than ``min_size`` pixels."""
+    smaller than ``min_size`` pixels (``border_min_size`` for regions on the image border; default
+    ``min_size``)."""
     lab = np.asarray(labels)
     if lab.size == 0 or lab.max() <= 0:
         return np.zeros(lab.shape, dtype=dtype)
     counts = np.bincount(lab.ravel().astype(np.int64, copy=False))
     keep = counts >= max(min_size, 1)
+    if border_min_size is not None:
+        edge = touches_border(lab.astype(np.int64, copy=False))
+        keep[: edge.size][edge] = counts[: edge.size][edge] >= max(border_min_size, 1)
     keep[0] = False
     lut = np.zeros(counts.size, dtype=dtype)
     lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int64).astype(dtype)
@@ -156,7 +161,8 @@ def relabel_sequential(labels: np.ndarray, min_size: int = 0, dtype: np.dtype | 
 def watershed_from_maps(foreground: np.ndarray, elevation: np.ndarray | None = None,
                         markers: np.ndarray | None = None, threshold: float = 0.5, min_distance: float = 5.0,
                         h: float = 0.0, merge_radius: float | None = None, min_size: int = 0,
-                        min_height: float = 0.0, dtype: np.dtype | type = np.uint32) -> np.ndarray:
+                        min_height: float = 0.0, dtype: np.dtype | type = np.uint32,
+                        border_min_size: int | None = None) -> np.ndarray:
     """Label image from a foreground (boolean mask or probability map, thresholded at ``threshold``)
     and an elevation map high at cell centres (default: the distance transform of the foreground).
 
@@ -179,7 +185,7 @@ def watershed_from_maps(foreground: np.ndarray, elevation: np.ndarray | None = N
     box = _bbox(fg)
     if box is not None:
         out[box] = watershed(-E[box], markers[box], mask=fg[box])
-    return relabel_sequential(out, min_size=min_size, dtype=dtype)
+    return relabel_sequential(out, min_size=min_size, dtype=dtype, border_min_size=border_min_size)
 
 
 def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 0.1,
@@ -191,7 +197,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    grow_residual_margin: float = 2.0,
                    merge_ratio: float = 0.0, faint_noise_k: float = 0.0, faint_sigma_factor: float = 0.3,
                    faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6,
-                   dtype: np.dtype | type = np.uint32) -> np.ndarray:
+                   border_size_factor: float | None = None, dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
 
@@ -208,12 +214,15 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     """
     r = float(cell_radius)
     min_size = int(min_size_factor * np.pi * r * r)
+    border_min_size = None if border_size_factor is None else int(border_size_factor * np.pi * r * r)
     smoothed = smooth(image, sigma_factor * r)  # thresholded, and the slope merge's intensities
     fg = foreground_mask(smoothed, sigma=0.0, method=threshold_method, min_size=min_size,
-                         threshold_factor=threshold_factor, log=log, noise_k=noise_k)
+                         threshold_factor=threshold_factor, log=log, noise_k=noise_k,
+                         border_min_size=border_min_size)
     E = distance_map(fg, sigma=distance_sigma_factor * r)
     labels = watershed_from_maps(fg, E, min_distance=min_distance_factor * r, h=h_factor * r,
-                                 merge_radius=2.5 * r, min_size=min_size, dtype=dtype)
+                                 merge_radius=2.5 * r, min_size=min_size, dtype=dtype,
+                                 border_min_size=border_min_size)
     if merge_ratio > 0:
         from celltrace.segmentation.slopes import merge_slopes
 

@@ -61,7 +61,8 @@ class ClassicTracker(Tracker):
                               merge_ratio=c.merge_ratio,
                               faint_noise_k=c.faint_noise_k, faint_sigma_factor=c.faint_sigma_factor,
                               faint_min_area_factor=c.faint_min_area_factor,
-                              faint_min_inner_factor=c.faint_min_inner_factor, dtype=dtype)
+                              faint_min_inner_factor=c.faint_min_inner_factor,
+                              border_size_factor=c.border_min_size_factor, dtype=dtype)
 
     # ------------------------------------------------------------------ tracking
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
@@ -75,7 +76,10 @@ class ClassicTracker(Tracker):
         t_start = time.perf_counter()
         if masks is None:
             radius = self.estimate_radius(movie)
-            max_objects = H * W // max(1, int(self.config.min_size_factor * np.pi * radius ** 2))
+            c = self.config
+            smallest = min(c.min_size_factor, c.min_size_factor if c.border_min_size_factor is None
+                           else c.border_min_size_factor)
+            max_objects = H * W // max(1, int(smallest * np.pi * radius ** 2))
             dtype = np.dtype(np.uint16) if max_objects < 2**16 - 1 else np.dtype(np.uint32)
             segmentation, objects, timing = segment_movie(movie, lambda image: self.segment(image, radius, dtype=dtype),
                                                           dtype, desc="classic: segmenting", progress=progress)
