@@ -1,11 +1,11 @@
 """The generalization protocol (celltrace.protocol), every method side by side, in one command.
 
-    python benchmarks/generalization.py [--models DIR] [--families spatial lodo shift psc synth linking]
+    python benchmarks/generalization.py [--models DIR] [--families spatial lodo shift dim psc synth linking]
                                         [--methods classic-baseline classic caliban caliban-learned ...]
                                         [--frames N] [--out DIR]
 
 Learned models must not have seen the scored data, so each case family uses its own weights:
-``spatial`` and ``shift`` cases the models trained on ``x < 0.6·W`` of the 02 sequences
+``spatial``, ``shift`` and ``dim`` cases the models trained on ``x < 0.6·W`` of the 02 sequences
 (``DIR/spatial.pt``), ``lodo`` cases on dataset D the model trained without D
 (``DIR/lodo-<D>.pt``), ``psc`` and ``synth`` the shipped model (or ``DIR/full.pt``). ``DIR``
 defaults to ``benchmarks/protocol_models`` (made by ``scripts/device_train.sh``; their manifests
@@ -55,6 +55,7 @@ from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
 from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, linking_cases, lodo_cases, psc_case, quick_cases,
                                 run_protocol, shift_cases, spatial_cases, summarise, synth_cases)
+from celltrace.shifts import DIM_SUITE
 from celltrace.tracking import Tracking
 from celltrace.cli import _parse_params
 from celltrace_bench.machine import short_commit
@@ -63,7 +64,7 @@ from celltrace_bench.weights import shipped_saw_holdout
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 MODELS = REPO / "benchmarks" / "protocol_models"
-FAMILIES = ("spatial", "lodo", "shift", "psc", "synth", "linking")
+FAMILIES = ("spatial", "lodo", "shift", "dim", "psc", "synth", "linking")
 
 
 def variant_params(models: Path, case: Case, stem: str) -> dict[str, str] | None:
@@ -193,6 +194,7 @@ def per_dataset(rows: list[dict]) -> list[str]:
     for ds in DATASETS:
         for label, fam, how, key in (("spatial TRA", "spatial", "one", "TRA"), ("LODO TRA", "lodo", "one", "TRA"),
                                      ("shift TRA mean / worst", "shift", "both", "TRA"),
+                                     ("dim cells TRA mean / worst", "dim", "both", "TRA"),
                                      ("GT markers linked: TRA", "linking", "one", "TRA"),
                                      ("GT markers linked: BC(2)", "linking", "one", "BC(2)")):
             cells = []
@@ -255,6 +257,8 @@ def main() -> None:
         cases += spatial_cases(root, a.datasets, frames)
     if "shift" in families:
         cases += shift_cases(spatial_cases(root, a.datasets, slice(0, a.shift_frames)))
+    if "dim" in families:
+        cases += shift_cases(spatial_cases(root, a.datasets, slice(0, a.shift_frames)), DIM_SUITE, family="dim")
     if "lodo" in families:
         cases += lodo_cases(root, a.datasets, frames)
     if "psc" in families:

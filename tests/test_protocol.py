@@ -13,7 +13,7 @@ import pytest
 from celltrace.methods.base import DEFAULT_METHOD
 from celltrace.protocol import (SPATIAL_SPLIT, TOLERANCE, linking_cases, lodo_cases, psc_case, quick_cases, run_protocol,
                                 shift_cases, spatial_cases, summarise)
-from celltrace.shifts import QUICK_SUITE
+from celltrace.shifts import DIM_SUITE, QUICK_SUITE
 
 from conftest import CTC, SHARED, ctc_sequence, extra
 
@@ -31,6 +31,18 @@ def test_spatial_case_is_the_part_the_models_did_not_train_on():
     assert [c.name.split(" | ")[1] for c in shifted] == [s.name for s in QUICK_SUITE]
     for c in shifted:
         c.gt.validate()
+
+
+def test_dim_family_is_the_spatial_hold_out_with_half_of_its_cells_dimmed():
+    (case,) = spatial_cases(CTC, ["Fluo-N2DH-GOWT1"], frames=slice(0, 3))
+    dim = shift_cases([case], DIM_SUITE, family="dim")
+    assert [c.family for c in dim] == ["dim"] * len(DIM_SUITE) and {c.variant for c in dim} == {"spatial"}
+    truth = np.asarray(case.gt.masks)
+    excess = []
+    for c in [case, *dim]:
+        assert np.array_equal(np.asarray(c.gt.masks), truth)
+        excess.append(float(np.mean(c.frames[truth > 0]) - np.median(c.frames)))
+    assert excess[0] > excess[1] > excess[2] > 0.3 * excess[0]  # weaker cells, not gone
 
 
 def test_lodo_and_psc_cases():

@@ -5,6 +5,7 @@ torch equal to the numpy ones, and a tiny model that learns on augmented crops m
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from celltrace.methods.caliban import CalibanSegConfig
 from celltrace.methods.caliban.seg_targets import SegBatches, seg_loss
 from celltrace.methods.caliban.segmentation_model import CalibanSegModel
 from celltrace.movie import open_movie
-from celltrace.shifts import (PHOTOMETRIC, QUICK_SUITE, SHIFT_SUITE, Photometric, Shift, crop_window,
+from celltrace.shifts import (DIM_SUITE, PHOTOMETRIC, QUICK_SUITE, SHIFT_SUITE, Photometric, Shift, crop_window,
                               restrict_lineage)
 from celltrace.tracking import make_lineage
 from celltrace.train import fit, frame_refs
@@ -32,14 +33,14 @@ def sim_clip():
     return frames, restrict_lineage(np.stack([np.asarray(gt.masks[t])[200:456] for t in range(6)]), gt.lineage)
 
 
-@pytest.mark.parametrize("shift", SHIFT_SUITE, ids=lambda s: s.name)
+@pytest.mark.parametrize("shift", SHIFT_SUITE + DIM_SUITE, ids=lambda s: s.name)
 def test_every_shift_gives_valid_ground_truth(sim_clip, shift):
     frames, gt = sim_clip
     out, gt2 = shift.apply(frames, gt)
     gt2.validate()
     assert out.dtype == np.float32 and np.isfinite(out).all()
     assert out.shape[0] == frames.shape[0] and gt2.shape == out.shape
-    if shift.kind in PHOTOMETRIC:
+    if shift.kind in PHOTOMETRIC + ("dim",):
         assert np.array_equal(np.asarray(gt2.masks), np.asarray(gt.masks))
         assert not np.allclose(out, frames)
     if shift.kind == "pixel_size":
@@ -53,6 +54,37 @@ def test_gain_and_offset_are_what_they_say(sim_clip):
     assert np.allclose(Shift("gain", 2.0).apply(frames)[0], 2 * f)
     lo, hi = np.percentile(f[0], (1.0, 99.8))
     assert np.allclose(Shift("offset", 0.5).apply(frames)[0] - f, 0.5 * (hi - lo), rtol=1e-4)
+
+
+def test_dim_shift_dims_the_same_half_of_the_cells_in_every_frame():
+    """GOWT1 02, 4 frames: each track keeps its contrast over the frame's median (1) or takes ``v``
+    of it, the same in every frame, half of the tracks each way; without ground truth the shift
+    says so."""
+    movie = open_movie(ctc_sequence("Fluo-N2DH-GOWT1"))
+    frames = np.stack([movie[t][:512] for t in range(4)])
+    full = read_ctc(ctc_gt("Fluo-N2DH-GOWT1"))
+    gt = restrict_lineage(np.stack([np.asarray(full.masks[t])[:512] for t in range(4)]), full.lineage)
+    masks = np.asarray(gt.masks)
+    f = frames.astype(np.float32)
+    out, gt2 = Shift("dim", 0.3).apply(frames, gt)
+    assert gt2 is gt
+    ratio: dict[int, list[float]] = {}
+    for t in range(len(f)):
+        b = np.median(f[t])
+        core = ndi.binary_erosion(masks[t] > 0, iterations=3) & (masks[t] > 0)  # away from the 2 px blur
+        for lab in np.unique(masks[t][core]):
+            m = core & (masks[t] == lab)
+            if m.sum() >= 30 and f[t][m].mean() - b > 5:
+                ratio.setdefault(int(lab), []).append(float((out[t][m].mean() - b) / (f[t][m].mean() - b)))
+    dimmed = [lab for lab, r in ratio.items() if np.mean(r) < 0.65]
+    assert len(ratio) >= 8 and 0.3 * len(ratio) <= len(dimmed) <= 0.7 * len(ratio)
+    for lab, r in ratio.items():
+        target = 0.3 if lab in dimmed else 1.0
+        assert np.allclose(r, target, atol=0.08), (lab, r)  # every frame alike
+    with pytest.raises(ValueError, match="ground-truth"):
+        Shift("dim", 0.3).apply(frames)
+    with pytest.raises(ValueError, match="0 <= value <= 1"):
+        Shift("dim", 1.5)
 
 
 def test_sparse_and_dense_crops_differ_in_density(sim_clip):

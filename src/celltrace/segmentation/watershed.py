@@ -197,7 +197,9 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    grow_residual_margin: float = 2.0,
                    merge_ratio: float = 0.0, faint_noise_k: float = 0.0, faint_sigma_factor: float = 0.3,
                    faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6,
-                   border_size_factor: float | None = None, dtype: np.dtype | type = np.uint32) -> np.ndarray:
+                   border_size_factor: float | None = None, hull_max_ratio: float = 0.0,
+                   hull_min_ratio: float = 1.15, hull_min_roundness: float = 0.6,
+                   dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
 
@@ -209,6 +211,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     > 0, a region that is only a slope of its brighter neighbour merged into it
     (:func:`~celltrace.segmentation.slopes.merge_slopes`); with ``grow_factor`` > 0, each object
     grown into its dim rim (:func:`~celltrace.segmentation.growth.grow_objects`); with
+    ``hull_max_ratio`` > 1, each object filled out to its convex hull where that hull is
+    ``hull_min_ratio``–``hull_max_ratio`` times its area and round (axis ratio ≥ ``hull_min_roundness``) (:func:`~celltrace.segmentation.convexity.fill_convex_hulls`); with
     ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found
     (:func:`~celltrace.segmentation.faint.add_faint_objects`).
     """
@@ -234,6 +238,11 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                               noise_k=grow_noise_k, rim_fraction=grow_rim_fraction,
                               residual_k=grow_residual_k, residual_max_area=grow_residual_max_area,
                               residual_margin=grow_residual_margin)
+    if hull_max_ratio > 1:
+        from celltrace.segmentation.convexity import fill_convex_hulls
+
+        labels = fill_convex_hulls(labels, max_ratio=hull_max_ratio, min_ratio=hull_min_ratio,
+                                   min_roundness=hull_min_roundness)
     if faint_noise_k > 0:
         from celltrace.segmentation.faint import add_faint_objects
 

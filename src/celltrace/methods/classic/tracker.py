@@ -62,7 +62,8 @@ class ClassicTracker(Tracker):
                               faint_noise_k=c.faint_noise_k, faint_sigma_factor=c.faint_sigma_factor,
                               faint_min_area_factor=c.faint_min_area_factor,
                               faint_min_inner_factor=c.faint_min_inner_factor,
-                              border_size_factor=c.border_min_size_factor, dtype=dtype)
+                              border_size_factor=c.border_min_size_factor, hull_max_ratio=c.hull_max_ratio,
+                              hull_min_ratio=c.hull_min_ratio, hull_min_roundness=c.hull_min_roundness, dtype=dtype)
 
     # ------------------------------------------------------------------ tracking
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
