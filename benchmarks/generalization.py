@@ -53,9 +53,8 @@ import torch
 
 from celltrace.methods.base import load_tracker
 from celltrace.movie import Movie
-from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, linking_cases, lodo_cases, psc_case, quick_cases,
-                                run_protocol, shift_cases, spatial_cases, summarise, synth_cases)
-from celltrace.shifts import DIM_SUITE
+from celltrace.protocol import (BASELINE_PARAMS, DATASETS, KEYS, Case, dim_cases, linking_cases, lodo_cases, psc_case,
+                                quick_cases, run_protocol, shift_cases, spatial_cases, summarise, synth_cases)
 from celltrace.tracking import Tracking
 from celltrace.cli import _parse_params
 from celltrace_bench.machine import short_commit
@@ -258,7 +257,7 @@ def main() -> None:
     if "shift" in families:
         cases += shift_cases(spatial_cases(root, a.datasets, slice(0, a.shift_frames)))
     if "dim" in families:
-        cases += shift_cases(spatial_cases(root, a.datasets, slice(0, a.shift_frames)), DIM_SUITE, family="dim")
+        cases += dim_cases(spatial_cases(root, a.datasets, slice(0, a.shift_frames)))
     if "lodo" in families:
         cases += lodo_cases(root, a.datasets, frames)
     if "psc" in families:

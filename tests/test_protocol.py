@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from celltrace.methods.base import DEFAULT_METHOD
-from celltrace.protocol import (SPATIAL_SPLIT, TOLERANCE, linking_cases, lodo_cases, psc_case, quick_cases, run_protocol,
-                                shift_cases, spatial_cases, summarise)
+from celltrace.protocol import (SPATIAL_SPLIT, TOLERANCE, dim_cases, linking_cases, lodo_cases, psc_case, quick_cases,
+                                run_protocol, shift_cases, spatial_cases, summarise)
 from celltrace.shifts import DIM_SUITE, QUICK_SUITE
 
 from conftest import CTC, SHARED, ctc_sequence, extra
@@ -35,7 +35,7 @@ def test_spatial_case_is_the_part_the_models_did_not_train_on():
 
 def test_dim_family_is_the_spatial_hold_out_with_half_of_its_cells_dimmed():
     (case,) = spatial_cases(CTC, ["Fluo-N2DH-GOWT1"], frames=slice(0, 3))
-    dim = shift_cases([case], DIM_SUITE, family="dim")
+    dim = dim_cases([case])
     assert [c.family for c in dim] == ["dim"] * len(DIM_SUITE) and {c.variant for c in dim} == {"spatial"}
     truth = np.asarray(case.gt.masks)
     excess = []

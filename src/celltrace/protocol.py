@@ -148,6 +148,12 @@ def shift_cases(base: Sequence[Case], shifts: Sequence[Shift] = SHIFT_SUITE, fam
     return out
 
 
+def dim_cases(base: Sequence[Case]) -> list[Case]:
+    """The ``dim`` family: every case of ``base`` (spatial hold-outs) under each
+    :data:`celltrace.shifts.DIM_SUITE` shift (half of the cells dimmed)."""
+    return shift_cases(base, DIM_SUITE, family="dim")
+
+
 def psc_case(extra: Path, frames: slice | None = None, crop: float | None = None) -> Case:
     """PhC-C2DL-PSC 02 (phase contrast) with its silver-truth segmentation; ``crop``: keep that
     fraction of the width (a smaller, faster case)."""
@@ -240,5 +246,5 @@ def quick_cases(root: Path, extra: Path) -> list[Case]:
 
 
 __all__ = ["Case", "DATASETS", "SPATIAL_SPLIT", "KEYS", "BASELINE_PARAMS", "TOLERANCE", "load_sequence", "spatial_cases", "lodo_cases", "linking_cases",
-           "shift_cases", "psc_case", "synth_cases", "SYNTH_SETTINGS", "score", "run_protocol", "summarise",
+           "shift_cases", "dim_cases", "psc_case", "synth_cases", "SYNTH_SETTINGS", "score", "run_protocol", "summarise",
            "quick_cases", "Runner"]

@@ -65,8 +65,9 @@ class Shift:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in PHOTOMETRIC + GEOMETRIC + CELLWISE:
-            raise ValueError(f"unknown shift kind {self.kind!r} (one of {', '.join(PHOTOMETRIC + GEOMETRIC + CELLWISE)})")
+        kinds = PHOTOMETRIC + GEOMETRIC + CELLWISE
+        if self.kind not in kinds:
+            raise ValueError(f"unknown shift kind {self.kind!r} (one of {', '.join(kinds)})")
         if self.kind == "dim" and not 0 <= self.value <= 1:
             raise ValueError(f"dim needs 0 <= value <= 1, got {self.value}")
         if self.kind in ("pixel_size", "blur", "gain") and not self.value > 0:
