@@ -150,8 +150,8 @@ def relabel_sequential(labels: np.ndarray, min_size: int = 0, dtype: np.dtype | 
     counts = np.bincount(lab.ravel().astype(np.int64, copy=False))
     keep = counts >= max(min_size, 1)
     if border_min_size is not None:
-        edge = touches_border(lab.astype(np.int64, copy=False))
-        keep[: edge.size][edge] = counts[: edge.size][edge] >= max(border_min_size, 1)
+        edge = touches_border(lab.astype(np.int64, copy=False))  # one entry per label, as counts
+        keep[edge] = counts[edge] >= max(border_min_size, 1)
     keep[0] = False
     lut = np.zeros(counts.size, dtype=dtype)
     lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int64).astype(dtype)
@@ -212,9 +212,12 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     (:func:`~celltrace.segmentation.slopes.merge_slopes`); with ``grow_factor`` > 0, each object
     grown into its dim rim (:func:`~celltrace.segmentation.growth.grow_objects`); with
     ``hull_max_ratio`` > 1, each object filled out to its convex hull where that hull is
-    ``hull_min_ratio``–``hull_max_ratio`` times its area and round (axis ratio ≥ ``hull_min_roundness``) (:func:`~celltrace.segmentation.convexity.fill_convex_hulls`); with
+    ``hull_min_ratio``–``hull_max_ratio`` times its area and round (axis ratio ≥
+    ``hull_min_roundness``; :func:`~celltrace.segmentation.convexity.fill_convex_hulls`); with
     ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found
-    (:func:`~celltrace.segmentation.faint.add_faint_objects`).
+    (:func:`~celltrace.segmentation.faint.add_faint_objects`). With ``border_size_factor``, regions
+    on the image border have their own size limit, ``border_size_factor pi r^2`` (a cell cut by
+    the edge of the field).
     """
     r = float(cell_radius)
     min_size = int(min_size_factor * np.pi * r * r)
