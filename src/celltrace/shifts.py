@@ -109,9 +109,8 @@ class Shift:
         f = np.asarray(frames)
         if f.ndim != 3 or f.shape[0] == 0:
             raise ValueError(f"expected frames (T, H, W), got shape {f.shape}")
-        lo, s = robust_range(f[0])
         if self.kind in PHOTOMETRIC:
-            return self.frames(f, lo, s), gt
+            return self.frames(f, *robust_range(f[0])), gt
         if self.kind == "dim":
             if gt is None:
                 raise ValueError("the dim shift needs the ground-truth masks (which cells to dim)")

@@ -197,7 +197,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    grow_residual_margin: float = 2.0,
                    merge_ratio: float = 0.0, faint_noise_k: float = 0.0, faint_sigma_factor: float = 0.3,
                    faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6,
-                   border_size_factor: float | None = None, hull_max_ratio: float = 0.0,
+                   border_min_size_factor: float | None = None, hull_max_ratio: float = 0.0,
                    hull_min_ratio: float = 1.15, hull_min_roundness: float = 0.6,
                    dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
@@ -215,13 +215,13 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     ``hull_min_ratio``–``hull_max_ratio`` times its area and round (axis ratio ≥
     ``hull_min_roundness``; :func:`~celltrace.segmentation.convexity.fill_convex_hulls`); with
     ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found
-    (:func:`~celltrace.segmentation.faint.add_faint_objects`). With ``border_size_factor``, regions
-    on the image border have their own size limit, ``border_size_factor pi r^2`` (a cell cut by
+    (:func:`~celltrace.segmentation.faint.add_faint_objects`). With ``border_min_size_factor``, regions
+    on the image border have their own size limit, ``border_min_size_factor pi r^2`` (a cell cut by
     the edge of the field).
     """
     r = float(cell_radius)
     min_size = int(min_size_factor * np.pi * r * r)
-    border_min_size = None if border_size_factor is None else int(border_size_factor * np.pi * r * r)
+    border_min_size = None if border_min_size_factor is None else int(border_min_size_factor * np.pi * r * r)
     smoothed = smooth(image, sigma_factor * r)  # thresholded, and the slope merge's intensities
     fg = foreground_mask(smoothed, sigma=0.0, method=threshold_method, min_size=min_size,
                          threshold_factor=threshold_factor, log=log, noise_k=noise_k,

@@ -62,7 +62,7 @@ class ClassicTracker(Tracker):
                               faint_noise_k=c.faint_noise_k, faint_sigma_factor=c.faint_sigma_factor,
                               faint_min_area_factor=c.faint_min_area_factor,
                               faint_min_inner_factor=c.faint_min_inner_factor,
-                              border_size_factor=c.border_min_size_factor, hull_max_ratio=c.hull_max_ratio,
+                              border_min_size_factor=c.border_min_size_factor, hull_max_ratio=c.hull_max_ratio,
                               hull_min_ratio=c.hull_min_ratio, hull_min_roundness=c.hull_min_roundness, dtype=dtype)
 
     # ------------------------------------------------------------------ tracking
@@ -78,9 +78,8 @@ class ClassicTracker(Tracker):
         if masks is None:
             radius = self.estimate_radius(movie)
             c = self.config
-            smallest = min(c.min_size_factor, c.min_size_factor if c.border_min_size_factor is None
-                           else c.border_min_size_factor)
-            max_objects = H * W // max(1, int(smallest * np.pi * radius ** 2))
+            border = c.min_size_factor if c.border_min_size_factor is None else c.border_min_size_factor
+            max_objects = H * W // max(1, int(min(c.min_size_factor, border) * np.pi * radius ** 2))
             dtype = np.dtype(np.uint16) if max_objects < 2**16 - 1 else np.dtype(np.uint32)
             segmentation, objects, timing = segment_movie(movie, lambda image: self.segment(image, radius, dtype=dtype),
                                                           dtype, desc="classic: segmenting", progress=progress)
