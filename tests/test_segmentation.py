@@ -596,3 +596,75 @@ def test_convex_hull_fill_matches_more_sim_nuclei_and_loses_none():
         assert n1 >= n0, t
         gained += n1 - n0
     assert gained >= 5
+
+
+def test_pieces_cut_along_a_long_seam_merge_and_touching_nuclei_stay_apart():
+    from celltrace.segmentation.pieces import merge_cut_pieces, union_hull_ratio
+
+    yy, xx = np.indices((80, 200))
+    lab = np.zeros(yy.shape, np.uint16)
+    disk = (yy - 40) ** 2 + (xx - 30) ** 2 <= 15 ** 2  # one nucleus cut in three along long seams
+    lab[disk & (xx < 25)] = 1
+    lab[disk & (xx >= 25) & (yy < 40)] = 2
+    lab[disk & (xx >= 25) & (yy >= 40)] = 3
+    left = (yy - 40) ** 2 + (xx - 80) ** 2 <= 12 ** 2  # two nuclei meeting at a neck
+    right = ((yy - 40) ** 2 + (xx - 102) ** 2 <= 12 ** 2) & ~left
+    lab[left], lab[right] = 4, 5
+    bar = (xx >= 130) & (xx < 138) & (yy >= 10) & (yy < 70)  # two elongated cells lying along each
+    foot = ((xx >= 138) & (xx < 146) & (yy >= 40) & (yy < 70)) | ((xx >= 146) & (xx < 190) & (yy >= 64) & (yy < 70))
+    # other for 30 rows, then apart: a long seam, but their union is no one nucleus
+    lab[bar], lab[foot] = 6, 7
+    out = merge_cut_pieces(lab, radius=12.0)
+    assert out.dtype == lab.dtype and np.array_equal(out > 0, lab > 0)
+    assert np.unique(out[disk]).size == 1  # the nucleus is whole again
+    assert out[40, 80] != out[40, 102] and np.unique(out[left]).size == 1 and np.unique(out[right]).size == 1
+    assert out[40, 132] != out[66, 160] and union_hull_ratio(lab, 6, 7) > 1.5
+    assert len(np.unique(out)) == 6  # background + 5 objects, numbered 1..5
+    assert merge_cut_pieces(lab, radius=12.0, max_hull_ratio=0.0)[40, 132] == merge_cut_pieces(
+        lab, radius=12.0, max_hull_ratio=0.0)[66, 160]  # without the hull limit the L merges
+    # an area limit under the nucleus's: pieces merge only while their group stays under it
+    small = merge_cut_pieces(lab, radius=12.0, max_area_factor=1.2)
+    assert np.unique(small[disk]).size == 2
+    for k in np.unique(small[disk]):
+        assert (small == k).sum() <= 1.2 * np.pi * 12.0 ** 2 or np.unique(lab[small == k]).size == 1
+    assert np.array_equal(merge_cut_pieces(lab, radius=12.0, ratio=0.0), lab)
+    assert np.array_equal(merge_cut_pieces(np.zeros((5, 5), np.uint8), radius=3.0), np.zeros((5, 5), np.uint8))
+
+
+def merged_markers(gt: np.ndarray, lab: np.ndarray) -> int:
+    """Number of markers beyond the first that one object of ``lab`` covers by more than half each
+    (objects that merge two or more cells)."""
+    n = 0
+    for k in np.unique(lab)[1:]:
+        ids, counts = np.unique(gt[lab == k], return_counts=True)
+        n += max(0, sum(int(c > 0.5 * (gt == i).sum()) for i, c in zip(ids, counts) if i > 0) - 1)
+    return n
+
+
+@pytest.mark.parametrize("dataset, step", [("Fluo-N2DH-SIM+", 10), ("Fluo-N2DH-GOWT1", 15)])
+def test_piece_merge_takes_back_sim_fragments_and_merges_no_two_cells(dataset, step):
+    """SIM+ 02, every 10th frame: the watershed cuts nuclei of uneven brightness into pieces; the
+    default merges them back (fewer objects, more markers matched, none lost in any frame) and never
+    into an object over two markers. GOWT1 02's nuclei meet at necks: nothing merges there."""
+    from celltrace.methods.classic import ClassicTracker
+
+    movie = open_movie(ctc_sequence(dataset))
+    tra = ctc_gt(dataset) / "TRA"
+    plain, merged = ClassicTracker(piece_ratio=0.0), ClassicTracker()  # the merge is the default
+    radius = plain.estimate_radius(movie)
+    matched = [0, 0]
+    objects = [0, 0]
+    for t in range(0, len(movie), step):
+        gt = read_frame(tra / f"man_track{t:03d}.tif")
+        before, after = plain.segment(movie[t], radius), merged.segment(movie[t], radius)
+        n0, n1 = matched_markers(gt, before), matched_markers(gt, after)
+        assert n1 >= n0, t
+        assert merged_markers(gt, after) <= merged_markers(gt, before), t
+        matched[0] += n0
+        matched[1] += n1
+        objects[0] += len(np.unique(before)) - 1
+        objects[1] += len(np.unique(after)) - 1
+    if dataset == "Fluo-N2DH-SIM+":
+        assert matched[1] >= matched[0] + 3 and objects[1] <= objects[0] - 8
+    else:
+        assert matched[1] == matched[0] and objects[1] == objects[0]

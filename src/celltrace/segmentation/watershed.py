@@ -199,6 +199,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6,
                    border_min_size_factor: float | None = None, hull_max_ratio: float = 0.0,
                    hull_min_ratio: float = 1.15, hull_min_roundness: float = 0.6,
+                   piece_ratio: float = 0.0, piece_max_area_factor: float = 2.5, piece_max_hull_ratio: float = 1.3,
                    dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
@@ -214,6 +215,9 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     ``hull_max_ratio`` > 1, each object filled out to its convex hull where that hull is
     ``hull_min_ratio``–``hull_max_ratio`` times its area and round (axis ratio ≥
     ``hull_min_roundness``; :func:`~celltrace.segmentation.convexity.fill_convex_hulls`); with
+    ``piece_ratio`` > 0, adjacent objects sharing a border of at least ``piece_ratio`` × the smaller
+    one's equivalent diameter merged when together they are at most ``piece_max_area_factor pi r^2``
+    and about convex (:func:`~celltrace.segmentation.pieces.merge_cut_pieces`); with
     ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found
     (:func:`~celltrace.segmentation.faint.add_faint_objects`). With ``border_min_size_factor``, regions
     on the image border have their own size limit, ``border_min_size_factor pi r^2`` (a cell cut by
@@ -246,6 +250,11 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
 
         labels = fill_convex_hulls(labels, max_ratio=hull_max_ratio, min_ratio=hull_min_ratio,
                                    min_roundness=hull_min_roundness)
+    if piece_ratio > 0:
+        from celltrace.segmentation.pieces import merge_cut_pieces
+
+        labels = merge_cut_pieces(labels, r, ratio=piece_ratio, max_area_factor=piece_max_area_factor,
+                                  max_hull_ratio=piece_max_hull_ratio)
     if faint_noise_k > 0:
         from celltrace.segmentation.faint import add_faint_objects
 

@@ -63,7 +63,9 @@ class ClassicTracker(Tracker):
                               faint_min_area_factor=c.faint_min_area_factor,
                               faint_min_inner_factor=c.faint_min_inner_factor,
                               border_min_size_factor=c.border_min_size_factor, hull_max_ratio=c.hull_max_ratio,
-                              hull_min_ratio=c.hull_min_ratio, hull_min_roundness=c.hull_min_roundness, dtype=dtype)
+                              hull_min_ratio=c.hull_min_ratio, hull_min_roundness=c.hull_min_roundness,
+                              piece_ratio=c.piece_ratio, piece_max_area_factor=c.piece_max_area_factor,
+                              piece_max_hull_ratio=c.piece_max_hull_ratio, dtype=dtype)
 
     # ------------------------------------------------------------------ tracking
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
