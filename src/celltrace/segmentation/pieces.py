@@ -38,10 +38,9 @@ def merge_cut_pieces(labels: np.ndarray, radius: float, ratio: float = 0.9, max_
     if ratio <= 0 or max_area_factor <= 0 or lab.size == 0 or lab.max() < 2:
         return lab
     limit = max_area_factor * np.pi * float(radius) ** 2
-    flat = np.zeros(lab.shape, np.float32)  # region_contacts' image: only the contacts are used
     out = lab
     while True:  # one pass per round of merges: a merged group's seams are summed in the next
-        pairs, contact, _ = region_contacts(out, flat)
+        pairs, contact, _ = region_contacts(out)
         if len(pairs) == 0:
             return out
         area = np.bincount(out.ravel().astype(np.int64)).astype(np.float64)

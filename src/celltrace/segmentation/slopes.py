@@ -27,24 +27,26 @@ from scipy import ndimage as ndi
 from celltrace.segmentation.watershed import union_find_roots, relabel_sequential
 
 
-def region_contacts(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def region_contacts(labels: np.ndarray, image: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Adjacent region pairs ``(a, b)`` (``a < b``, 4-connectivity), the number of border pixel
-    pairs between them and the mean of ``image`` over those pixel pairs."""
+    pairs between them and the mean of ``image`` over those pixel pairs (``None`` without ``image``)."""
     lab = np.asarray(labels, dtype=np.int64)
-    img = np.asarray(image, dtype=np.float64)
+    img = None if image is None else np.asarray(image, dtype=np.float64)
     base = int(lab.max()) + 1 if lab.size else 1  # pair key lo · base + hi
     keys, values = [], []
-    for a, b, ia, ib in ((lab[:, :-1], lab[:, 1:], img[:, :-1], img[:, 1:]),
-                         (lab[:-1, :], lab[1:, :], img[:-1, :], img[1:, :])):
+    for sl_a, sl_b in ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:-1, :], np.s_[1:, :])):
+        a, b = lab[sl_a], lab[sl_b]
         m = (a > 0) & (b > 0) & (a != b)
         keys.append(np.minimum(a[m], b[m]) * base + np.maximum(a[m], b[m]))
-        values.append(0.5 * (ia[m] + ib[m]))
+        if img is not None:
+            values.append(0.5 * (img[sl_a][m] + img[sl_b][m]))
     key = np.concatenate(keys)
     if key.size == 0:
-        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return np.zeros((0, 2), np.int64), np.zeros(0, np.int64), (None if img is None else np.zeros(0))
     uniq, inv = np.unique(key, return_inverse=True)
     count = np.bincount(inv)
-    mean = np.bincount(inv, weights=np.concatenate(values)) / count
+    mean = None if img is None else np.bincount(inv, weights=np.concatenate(values)) / count
     return np.stack([uniq // base, uniq % base], axis=1), count, mean
 
 
