@@ -15,10 +15,26 @@ into its surroundings), and a new object is a connected component of
 of at least ``min_area_factor · pi r^2`` pixels that holds a disk of radius ``min_inner_factor · r``,
 with ``b`` and ``n`` the median and the robust
 standard deviation of ``g`` on the pixels farther than ``r`` from every object and ``k`` =
-``noise_k``. The size limits carry most of the selectivity: a nucleus covers ~``pi r^2``, the
+``noise_k``.
+
+The size limits carry most of the selectivity: a nucleus covers ~``pi r^2``, the
 background's bumps are smaller, and what is left of an uneven illumination forms thin bands
 (MSC under an illumination ramp or at 1.5× the pixel size: 79 additions, none a cell, 0.29–0.62 r
 wide). Existing objects are never changed.
+
+``g`` is compared with one background level for the whole frame. Out-of-focus light raises the
+background in patches as large as a cell, and a dim nucleus lying in a dark part of the field is
+then no brighter than the patches elsewhere (GOWT1 02: the annotated nucleus that the first pass
+misses stands 2–3.5 deviations above ``b``, among background patches as high). With
+``surround_factor`` ``S`` > 0 a pixel also qualifies where the centre–surround contrast
+
+``h = g − G_{S r} * (I · Q) / G_{S r} * Q``  exceeds  ``b_h + k · n_h``
+
+(``b_h``, ``n_h`` measured as for ``g``): the nucleus against its own surroundings, 6–8
+deviations for that nucleus. The test needs cells of radius ``r >= SURROUND_MIN_RADIUS`` px:
+for smaller ones ``g`` averages over less than 2.5 px, ``n_h`` becomes the noise of a nearly flat
+background, and specks of debris as large as such a cell pass (PhC-C2DL-PSC, ``r`` = 5 px: six
+a frame, detection F1 0.837 → 0.694).
 """
 
 from __future__ import annotations
@@ -29,12 +45,15 @@ from scipy import ndimage as ndi
 from celltrace.segmentation.background import block_reduce
 from celltrace.segmentation.threshold import masked_mean, robust_level
 
+SURROUND_MIN_RADIUS = 8.0
+
 
 def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, noise_k: float = 4.0,
                       sigma_factor: float = 0.3, min_area_factor: float = 0.6, min_inner_factor: float = 0.6,
-                      margin: float = 0.25) -> np.ndarray:
+                      margin: float = 0.25, surround_factor: float = 0.0) -> np.ndarray:
     """``labels`` (0 = background) with the faint objects of the module docstring added as new
-    labels ``max + 1, …``; same dtype. ``noise_k <= 0``: ``labels`` unchanged. Computed on a grid
+    labels ``max + 1, …``; same dtype. ``noise_k <= 0``: ``labels`` unchanged; ``surround_factor``
+    > 0 (and ``radius >= SURROUND_MIN_RADIUS``): the centre–surround test too. Computed on a grid
     ``c`` times coarser (``c`` = 4 for ``radius >= 16``, 2 for ``>= 8``, else 1): the objects sought
     are at least ``min_area_factor pi r^2`` pixels, and the result is at full resolution."""
     lab = np.asarray(labels)
@@ -55,7 +74,12 @@ def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, nois
     if far.sum() < 100:  # no background to measure the noise on
         return lab
     b, n = robust_level(g[far], max_values=200_000)
-    comp, count = ndi.label(free & seen & (g > b + noise_k * n))
+    hit = g > b + noise_k * n
+    if surround_factor > 0 and radius >= SURROUND_MIN_RADIUS:
+        h = g - masked_mean(img, free, surround_factor * r)[0]
+        b_h, n_h = robust_level(h[far], max_values=200_000)
+        hit |= h > b_h + noise_k * n_h
+    comp, count = ndi.label(free & seen & hit)
     if count == 0:
         return lab
     area = np.bincount(comp.ravel(), minlength=count + 1) * (c * c)
@@ -79,4 +103,4 @@ def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, nois
     return out
 
 
-__all__ = ["add_faint_objects"]
+__all__ = ["add_faint_objects", "SURROUND_MIN_RADIUS"]

@@ -197,6 +197,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    grow_residual_margin: float = 2.0,
                    merge_ratio: float = 0.0, faint_noise_k: float = 0.0, faint_sigma_factor: float = 0.3,
                    faint_min_area_factor: float = 0.6, faint_min_inner_factor: float = 0.6,
+                   faint_surround_factor: float = 0.0,
                    border_min_size_factor: float | None = None, hull_max_ratio: float = 0.0,
                    hull_min_ratio: float = 1.15, hull_min_roundness: float = 0.6,
                    piece_ratio: float = 0.0, piece_max_area_factor: float = 2.5, piece_max_hull_ratio: float = 1.3,
@@ -218,7 +219,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     ``piece_ratio`` > 0, adjacent objects sharing a border of at least ``piece_ratio`` × the smaller
     one's equivalent diameter merged when together they are at most ``piece_max_area_factor pi r^2``
     and about convex (:func:`~celltrace.segmentation.pieces.merge_cut_pieces`); with
-    ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found
+    ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found, also against
+    their surroundings over ``faint_surround_factor r`` when that is > 0
     (:func:`~celltrace.segmentation.faint.add_faint_objects`). With ``border_min_size_factor``, regions
     on the image border have their own size limit, ``border_min_size_factor pi r^2`` (a cell cut by
     the edge of the field).
@@ -259,7 +261,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
         from celltrace.segmentation.faint import add_faint_objects
 
         labels = add_faint_objects(labels, image, r, noise_k=faint_noise_k, sigma_factor=faint_sigma_factor,
-                                   min_area_factor=faint_min_area_factor, min_inner_factor=faint_min_inner_factor)
+                                   min_area_factor=faint_min_area_factor, min_inner_factor=faint_min_inner_factor,
+                                   surround_factor=faint_surround_factor)
     return labels
 
 

@@ -62,6 +62,7 @@ class ClassicTracker(Tracker):
                               faint_noise_k=c.faint_noise_k, faint_sigma_factor=c.faint_sigma_factor,
                               faint_min_area_factor=c.faint_min_area_factor,
                               faint_min_inner_factor=c.faint_min_inner_factor,
+                              faint_surround_factor=c.faint_surround_factor,
                               border_min_size_factor=c.border_min_size_factor, hull_max_ratio=c.hull_max_ratio,
                               hull_min_ratio=c.hull_min_ratio, hull_min_roundness=c.hull_min_roundness,
                               piece_ratio=c.piece_ratio, piece_max_area_factor=c.piece_max_area_factor,
