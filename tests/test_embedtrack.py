@@ -208,6 +208,18 @@ def test_bad_weights_are_one_clear_line(tmp_path):
         EmbedTrackTracker(weights=tmp_path / "missing.pt").track(np.zeros((2, 8, 8), np.uint8))
 
 
+def test_train_on_the_left_part_of_the_field_only(tmp_path):
+    """``region`` (the protocol's spatial split): trained on ``x < 0.6 W`` of each field, and the
+    manifest and the weights file say so; a malformed region is refused before any training."""
+    weights = tmp_path / "left.pt"
+    train_embedtrack([ctc_sequence(SIM)], weights, steps=2, seed=0, crop=96, progress=False, val_frames=1,
+                     region="0:0.6", **TINY)
+    assert json.loads(weights.with_suffix(".json").read_text())["region"] == "0:0.6"
+    assert torch.load(weights, weights_only=False)["extra"]["manifest"]["region"] == "0:0.6"
+    with pytest.raises(ValueError, match="region"):
+        train_embedtrack([ctc_sequence(SIM)], tmp_path / "bad.pt", steps=1, progress=False, region="0.6:0.2", **TINY)
+
+
 def test_train_command_then_track_writes_valid_res(tmp_path, capsys, sim):
     weights = tmp_path / "et.pt"
     out = train_embedtrack([ctc_sequence(SIM)], weights, steps=3, seed=0, crop=96, progress=False,

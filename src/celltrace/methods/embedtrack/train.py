@@ -100,9 +100,11 @@ def _link_scores(hit: int, hit0: int, n_gt: int, n_pred: int, n_pred0: int) -> d
 def train_embedtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: int = 2000, seed: int = 0,
                      crop: int | None = None, batch: int | None = None, lr: float | None = None, device: str = "cpu",
                      *, checkpoint_dir: str | Path | None = None, resume: bool = True, validate: bool = True,
-                     progress: bool = True, command: str | None = None, **params: Any) -> Path:
+                     progress: bool = True, command: str | None = None, region: str | None = None,
+                     **params: Any) -> Path:
     """Train EmbedTrack on the train split of ``data_dirs`` (CTC dataset folders with ``NN`` + ``NN_GT``,
-    or sequence folders) and write ``out`` (weights, :func:`~celltrace.methods.embedtrack.model.save_model`
+    or sequence folders; ``region`` ``"X0:X1"`` keeps only that part of each field, e.g. ``0:0.6`` for
+    the generalization protocol's spatial hold-out) and write ``out`` (weights, :func:`~celltrace.methods.embedtrack.model.save_model`
     layout) plus ``out`` with suffix ``.json`` (manifest: command, data, seed, steps, time, device,
     final losses, validation scores). ``params`` override :class:`EmbedTrackConfig` fields; ``crop``
     also sets ``position_scale`` unless that is given. Checkpoints go to ``checkpoint_dir`` (default
@@ -119,7 +121,7 @@ def train_embedtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: in
     if crop is not None and "position_scale" not in params:
         overrides["position_scale"] = float(crop)
     config = EmbedTrackConfig.from_params(**{**params, **overrides})
-    sequences, train_refs, val_refs = training_frames(data_dirs, config)
+    sequences, train_refs, val_refs = training_frames(data_dirs, config, region)
     if "min_size" not in params:
         config.min_size = min_size_from_masks(sequences, train_refs, default=config.min_size)
     seed_everything(seed)
@@ -132,14 +134,16 @@ def train_embedtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: in
     history = fit(model, lambda m, b: embedtrack_loss(m(b["prev_image"], b["curr_image"]), b, config), sampler,
                   optimizer, steps=steps, checkpoint_dir=ckpt, seed=seed, resume=resume, log_every=10,
                   checkpoint_every=50, progress=progress, clip_norm=config.clip_norm, scheduler=scheduler,
-                  device=device, settings=run_settings(seed, data_dirs, config.as_dict(), schedule_steps=max(steps, 1)))
+                  device=device, settings=run_settings(seed, data_dirs, config.as_dict(), region=region,
+                                                       schedule_steps=max(steps, 1)))
     model.eval()
     scores = validation_scores(model, sequences, val_refs, config, device, progress=progress) if validate else {}
     manifest = training_manifest("embedtrack", data_dirs=data_dirs, sequences=sequences, train_refs=train_refs,
                                  val_refs=val_refs, seed=seed, history=history, started=started, device=device,
-                                 config=config.as_dict(), model=model, validation=scores, command=command)
+                                 config=config.as_dict(), model=model, validation=scores, command=command,
+                                 region=region)
     model.cpu()
-    save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time")}})
+    save_model(model, out, extra={"manifest": {k: manifest[k] for k in ("data", "seed", "steps", "time", "region")}})
     write_manifest(out, manifest)
     return out
 
