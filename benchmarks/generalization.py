@@ -20,7 +20,9 @@ Methods:
   caliban-learned      the same masks linked by caliban's learned linker (shipped linker weights)
   caliban-noaug(-learned)   models trained without the photometric shifts (spatial and shift only)
   caliban-shipped(-learned) the package's caliban segmentation weights (psc, synth only)
-  embedtrack           the shipped EmbedTrack generalist (psc, synth only: it trained on all of 02)
+  embedtrack           the shipped EmbedTrack generalist on psc, synth (it trained on all of 02), and
+                       DIR/embedtrack-<variant>.pt where it exists (embedtrack-spatial.pt: trained on
+                       x < 0.6·W by ``celltrace train embedtrack … --param region=0:0.6``: spatial, shift, dim)
   boxtrack(-boxes)     BoxTrack with its shipped spatial weights (lodo: DIR/boxtrack-lodo-<D>.pt), prompted
                        by the default detector's first frame (-boxes: by the first GT frame's boxes)
   cap                  CAP (points; TRA markers only): DIR/cap-<variant>.pt, or the shipped weights where
@@ -96,9 +98,12 @@ class Runners:
         return load_tracker("classic", **params).track(Movie(frames=frames), masks=case.masks, progress=False)
 
     def embedtrack(self, frames: np.ndarray, case: Case) -> Tracking | None:
-        if case.variant != "full":
+        if case.variant == "full":
+            return load_tracker("embedtrack").track(Movie(frames=frames), progress=False)
+        own = self.own_weights("embedtrack", case)
+        if own is None:
             return None
-        return load_tracker("embedtrack").track(Movie(frames=frames), progress=False)
+        return load_tracker("embedtrack", weights=str(own)).track(Movie(frames=frames), progress=False)
 
     def distnet2d(self, frames: np.ndarray, case: Case, **params) -> Tracking | None:
         if case.family == "lodo":  # DIR/distnet2d-lodo-<dataset>.pt (scripts/train_lodo.sh), else not run
