@@ -39,14 +39,16 @@ def seg_measure(gt: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean([jac.get(lab, 0.0) for lab in labels]))
 
 
+def marker_matched(gt: np.ndarray, lab: np.ndarray, cell: int) -> bool:
+    """Whether one object of ``lab`` covers GT marker ``cell`` by more than half (CTC matching)."""
+    owners = np.bincount(lab[gt == cell].ravel().astype(np.int64))
+    owners[0] = 0
+    return bool(owners.max() > 0.5 * (gt == cell).sum())
+
+
 def matched_markers(gt: np.ndarray, lab: np.ndarray) -> int:
     """Number of GT markers that one object of ``lab`` covers by more than half (CTC matching)."""
-    n = 0
-    for cell in np.unique(gt)[1:]:
-        owners = np.bincount(lab[gt == cell].ravel().astype(np.int64))
-        owners[0] = 0
-        n += owners.max() > 0.5 * (gt == cell).sum()
-    return n
+    return sum(marker_matched(gt, lab, cell) for cell in np.unique(gt)[1:])
 
 
 def test_estimate_radius_of_disks():
@@ -565,17 +567,12 @@ def test_faint_surround_finds_the_gowt1_nucleus_the_plain_faint_pass_misses():
                                  ClassicTracker())
     radius = plain.estimate_radius(movie)
 
-    def owns_55(lab: np.ndarray, gt: np.ndarray) -> bool:
-        owners = np.bincount(lab[gt == 55].astype(np.int64))
-        owners[0] = 0
-        return bool(owners.max() > 0.5 * (gt == 55).sum())
-
     for t in (0, 10, 20, 30, 40):
         gt = read_frame(tra / f"man_track{t:03d}.tif")
         first, before, after = (threshold.segment(movie[t], radius), plain.segment(movie[t], radius),
                                 default.segment(movie[t], radius))
         assert np.array_equal(after[first > 0], first[first > 0]), t
-        assert not owns_55(before, gt) and owns_55(after, gt), t
+        assert not marker_matched(gt, before, 55) and marker_matched(gt, after, 55), t
         assert matched_markers(gt, after) == matched_markers(gt, before) + 1, t
         assert after.max() - first.max() <= 3, t
 

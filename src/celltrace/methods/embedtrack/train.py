@@ -104,8 +104,8 @@ def train_embedtrack(data_dirs: Sequence[str | Path], out: str | Path, steps: in
                      **params: Any) -> Path:
     """Train EmbedTrack on the train split of ``data_dirs`` (CTC dataset folders with ``NN`` + ``NN_GT``,
     or sequence folders; ``region`` ``"X0:X1"`` keeps only that part of each field, e.g. ``0:0.6`` for
-    the generalization protocol's spatial hold-out) and write ``out`` (weights, :func:`~celltrace.methods.embedtrack.model.save_model`
-    layout) plus ``out`` with suffix ``.json`` (manifest: command, data, seed, steps, time, device,
+    the generalization protocol's spatial hold-out) and write ``out`` (weights,
+    :func:`~celltrace.methods.embedtrack.model.save_model` layout) plus ``out`` with suffix ``.json`` (manifest: command, data, seed, steps, time, device,
     final losses, validation scores). ``params`` override :class:`EmbedTrackConfig` fields; ``crop``
     also sets ``position_scale`` unless that is given. Checkpoints go to ``checkpoint_dir`` (default
     ``<out>.ckpt/``), so an interrupted run resumes. Returns ``out``."""
