@@ -102,12 +102,18 @@ def _split_parents(lin: pd.DataFrame) -> np.ndarray:
 
 def division_counts(ev: Evaluation, i: int) -> tuple[int, int, int]:
     """(TP, FP, FN) of divisions with temporal tolerance ``i`` frames (see the module docstring)."""
+    n_ref, n_comp = _split_parents(ev.gt.lineage).size, _split_parents(ev.pred.lineage).size
+    tp = len(matched_divisions(ev, i))
+    return tp, int(n_comp) - tp, int(n_ref) - tp
+
+
+def matched_divisions(ev: Evaluation, i: int) -> list[tuple[int, int]]:
+    """The ``(reference parent, computed parent)`` pairs of the divisions :func:`division_counts`
+    counts as true positives with tolerance ``i``."""
     ref, comp = ev.gt.lineage, ev.pred.lineage
     ref_div, comp_div = _split_parents(ref), _split_parents(comp)
-    if ref_div.size == 0:
-        return 0, int(comp_div.size), 0
-    if comp_div.size == 0:
-        return 0, 0, int(ref_div.size)
+    if ref_div.size == 0 or comp_div.size == 0:
+        return []
     rinfo = {int(r.label): (int(r.begin), int(r.end)) for r in ref.itertuples()}
     cinfo = {int(r.label): (int(r.begin), int(r.end)) for r in comp.itertuples()}
     rkids = ref.groupby("parent")["label"].apply(list).to_dict()
@@ -124,7 +130,7 @@ def division_counts(ev: Evaluation, i: int) -> tuple[int, int, int]:
         p = g2p[node]
         return int(pg.label[p]), bool(k[p] == 1)
 
-    tp = 0
+    matches = []
     for c in comp_div.tolist():
         c_end = cinfo[c][1]
         c_children = ckids.get(c, [])
@@ -150,8 +156,8 @@ def division_counts(ev: Evaluation, i: int) -> tuple[int, int, int]:
                         found.add(cc)
                         break
             if len(found) == len(r_children):
-                tp += 1
-    return tp, int(comp_div.size) - tp, int(ref_div.size) - tp
+                matches.append((int(r), int(c)))
+    return matches
 
 
 def branching_correctness(tp: int, fp: int, fn: int) -> float | None:
