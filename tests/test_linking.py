@@ -224,3 +224,40 @@ def test_a_mother_that_keeps_her_size_did_not_divide():
     assert (0, 1, 1, 3) in plain
     shrink = as_set(LAPLinker(cost=EuclideanCost(10), divisions=det(64.0)).link([f0, f1]))
     assert (0, 2, 1, 3) in shrink and (0, 1, 1, 3) not in shrink
+
+
+def test_join_daughters_moves_a_division_one_frame_later():
+    """Mother 1 (frame 0) → daughters 1, 2 (frame 1), each living on (frame 2): joined, 1 continues
+    the mother in frame 1 and divides into frame 2's objects. A daughter that dies at once, or a
+    second frame asked of daughters whose successors do not live on, stops the join."""
+    from celltrace.linking.mitosis import join_daughters
+
+    links = np.array([(0, 1, 1, 1), (0, 1, 1, 2), (1, 1, 2, 1), (1, 2, 2, 2)])
+    joined, joins = join_daughters(links, 1)
+    assert as_set(joined) == {(0, 1, 1, 1), (1, 1, 2, 1), (1, 1, 2, 2)} and joins == {1: [(1, 2)]}
+    # two frames asked, but frame 2's daughters have no successor: only frame 1 is joined
+    assert join_daughters(links, 2)[1] == {1: [(1, 2)]}
+    longer = np.vstack([links, [(2, 1, 3, 1), (2, 2, 3, 2)]])
+    joined2, joins2 = join_daughters(longer, 2)
+    assert joins2 == {1: [(1, 2)], 2: [(1, 2)]}
+    assert as_set(joined2) == {(0, 1, 1, 1), (1, 1, 2, 1), (2, 1, 3, 1), (2, 1, 3, 2)}
+    dies = links[:3]  # daughter 2 has no successor
+    assert as_set(join_daughters(dies, 1)[0]) == as_set(dies) and join_daughters(dies, 1)[1] == {}
+    assert as_set(join_daughters(links, 0)[0]) == as_set(links)
+    kept = links.copy()
+    join_daughters(links, 1)
+    assert (links == kept).all()  # the caller's links are not modified
+
+
+def test_merge_pairs_fills_the_hull_between_two_pieces_but_takes_no_other_object():
+    from celltrace.linking.mitosis import merge_pairs
+
+    frame = np.zeros((40, 60), np.uint16)
+    frame[10:30, 10:22] = 1
+    frame[10:30, 30:42] = 2
+    frame[18:22, 24:28] = 3  # another object between them
+    out = merge_pairs(frame, [(1, 2)])
+    assert (out[frame == 3] == 3).all() and not (out == 2).any()
+    assert (out[10:30, 10:42][frame[10:30, 10:42] != 3] == 1).all()  # the gap filled
+    assert (out[:10] == 0).all() and (out[30:] == 0).all() and (out[:, 42:] == 0).all()
+    assert (frame[10:30, 30:42] == 2).all()  # the input is not modified

@@ -84,6 +84,12 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     0.863, spatial 0.904 → 0.913, shift mean / worst 0.659 / 0.346 → 0.738 / 0.414; GOWT1 and
     SIM+ shift means +0.004 / +0.005; PSC detection F1 −0.006, synthetic dense −0.004; 0.9 gains
     less on MSC."""
+    division_join_frames: int = 1
+    """Report a division this many frames after the segmentation first shows two daughters: in
+    those frames the two are one object continuing the mother (their union and convex hull;
+    :func:`celltrace.linking.mitosis.join_daughters`), as the CTC annotates a mother until
+    cytokinesis; 0 = at once. Not applied to masks the user gives (``--masks``), nor live.
+    1 chosen on the generalization protocol (``benchmarks/results/classic-division-join/``)."""
     grow_factor: float = 0.75
     """Grow each object up to ``grow_factor r`` into the pixels around it that stand out of the
     background noise after heavier smoothing (:func:`celltrace.segmentation.growth.grow_objects`):

@@ -10,6 +10,7 @@ import numpy as np
 
 from celltrace.frames import Frames, spread
 from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie
+from celltrace.linking.mitosis import join_daughters, joined_labels, joined_segmentation
 from celltrace.linking.standard import link_objects
 from celltrace.methods.base import Tracker, register
 from celltrace.methods.classic.config import ClassicConfig
@@ -92,12 +93,15 @@ class ClassicTracker(Tracker):
                 radius_from_objects(objects)
         t0 = time.perf_counter()
         links, motion = link_objects(self.config, objects, radius, progress=progress)
+        labels = [o["label"].to_numpy(np.int64) for o in objects]
+        if masks is None and self.config.divisions and self.config.division_join_frames > 0:
+            links, joins = join_daughters(links, self.config.division_join_frames)
+            segmentation, labels = joined_segmentation(segmentation, joins), joined_labels(labels, joins)
         timing["linking_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        tracking = Tracking.from_links(segmentation, links,
-                                       labels_per_frame=[o["label"].to_numpy(np.int64) for o in objects])
+        tracking = Tracking.from_links(segmentation, links, labels_per_frame=labels)
         timing["tracks_s"] = time.perf_counter() - t0
         timing["total_s"] = time.perf_counter() - t_start
         tracking.meta.update({"method": self.name, "cell_radius": radius, "typical_displacement": motion, "timing": timing,
-                              "n_objects": int(sum(len(o) for o in objects)), "n_links": int(len(links))})
+                              "n_objects": int(sum(len(lab) for lab in labels)), "n_links": int(len(links))})
         return tracking
