@@ -261,3 +261,22 @@ def test_merge_pairs_fills_the_hull_between_two_pieces_but_takes_no_other_object
     assert (out[10:30, 10:42][frame[10:30, 10:42] != 3] == 1).all()  # the gap filled
     assert (out[:10] == 0).all() and (out[30:] == 0).all() and (out[:, 42:] == 0).all()
     assert (frame[10:30, 30:42] == 2).all()  # the input is not modified
+
+
+def test_the_shrink_term_spares_a_mother_that_ends():
+    """A mitotic mother ends as condensed chromatin (300 px) and two daughters of 250 px each are
+    born beside her, both beyond the link gate: the daughter-size limit (no daughter above 0.7 of
+    her mother) would reject them, but it is meant for a mother that continues beside a birth.
+    Applied to ended mothers too (``division_shrink_ended``) the division is lost."""
+    from celltrace.linking.standard import LAPLinkingConfig, build_linker
+
+    f0 = table([[50, 50]], areas=[300])
+    f1 = table([[50, 38], [50, 62]], areas=[250, 250])
+    cfg = dict(max_distance_factor=1.0, motion_gate_factor=0.0, division_shrink_weight=64.0)
+    spared = build_linker(LAPLinkingConfig(**cfg), radius=10.0).link([f0, f1])
+    assert as_set(spared) == {(0, 1, 1, 1), (0, 1, 1, 2)}
+    strict = build_linker(LAPLinkingConfig(division_shrink_ended=True, **cfg), radius=10.0).link([f0, f1])
+    assert as_set(strict) == set()
+    # a mother that continues keeps the limit: her size beside a birth means she did not divide
+    f1c = table([[50, 51], [50, 62]], areas=[290, 250])
+    assert as_set(build_linker(LAPLinkingConfig(**cfg), radius=10.0).link([f0, f1c])) == {(0, 1, 1, 1)}

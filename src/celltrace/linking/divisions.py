@@ -74,14 +74,16 @@ class DivisionDetector:
 
     ``max_distance``: largest mother–daughter centroid distance of a candidate (pixels);
     ``max_cost``: largest accepted division cost; ``cost``: the scorer (default geometric);
-    ``min_branch_frames``: :meth:`prune` takes back divisions with a daughter branch shorter than
-    this (0 = keep every division).
+    ``ended_cost``: the scorer of the "mother ends" candidates (both daughters births), ``None`` =
+    ``cost``; ``min_branch_frames``: :meth:`prune` takes back divisions with a daughter branch
+    shorter than this (0 = keep every division).
     """
 
     max_distance: float = 30.0
     max_cost: float = 1.0
     cost: DivisionCost = field(default_factory=GeometricDivisionCost)
     min_branch_frames: int = 0
+    ended_cost: DivisionCost | None = None
 
     def prune(self, links: np.ndarray, n_frames: int) -> np.ndarray:
         """``links`` of the whole movie without the divisions :func:`prune_short_daughters` rejects."""
@@ -128,6 +130,10 @@ class DivisionDetector:
         if mo.size == 0:
             return e, e
         cost = np.asarray(self.cost(t, objs_t, objs_t1, mo, da, si), dtype=np.float64)
+        ended = ~np.isin(mo, rows)
+        if self.ended_cost is not None and ended.any():
+            cost[ended] = np.asarray(self.ended_cost(t, objs_t, objs_t1, mo[ended], da[ended], si[ended]),
+                                     dtype=np.float64)
         ok = np.isfinite(cost) & (cost <= self.max_cost)
         used_m: set[int] = set()
         used_d: set[int] = set(int(c) for c in cols)  # already have a mother

@@ -69,7 +69,8 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     """Neighbouring maxima whose saddle is shallower than ``h_factor r`` are one cell (h-maxima)."""
     division_shrink_weight: float = 64.0
     """Weight of ``max(0, ln(max(A_a, A_b) / (f A_m)))^2`` in the division cost,
-    ``f`` = ``division_max_daughter_fraction``: no daughter is larger than a fraction of her mother
+    ``f`` = ``division_max_daughter_fraction``, where the mother continues into one daughter
+    (``division_shrink_ended``): no daughter is larger than a fraction of her mother
     (a mother that keeps her size next to a birth did not divide; SIM+ 02 frame 131: a neighbour
     took a dividing mother's daughter); 0 = off. 64 (nearly a hard limit) with ``f`` 0.7 chosen on
     the generalization protocol (``benchmarks/results/classic-division-pruning/shrink/``, ``full/``):
