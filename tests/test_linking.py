@@ -247,6 +247,8 @@ def test_join_daughters_moves_a_division_one_frame_later():
     kept = links.copy()
     join_daughters(links, 1)
     assert (links == kept).all()  # the caller's links are not modified
+    refused = join_daughters(links, 1, accept=lambda t, a, b: False)
+    assert as_set(refused[0]) == as_set(links) and refused[1] == {}
 
 
 def test_merge_pairs_fills_the_hull_between_two_pieces_but_takes_no_other_object():
@@ -280,3 +282,16 @@ def test_the_shrink_term_spares_a_mother_that_ends():
     # a mother that continues keeps the limit: her size beside a birth means she did not divide
     f1c = table([[50, 51], [50, 62]], areas=[290, 250])
     assert as_set(build_linker(LAPLinkingConfig(**cfg), radius=10.0).link([f0, f1c])) == {(0, 1, 1, 1)}
+
+
+def test_hull_ratio_tells_pieces_with_a_gap_from_daughters_pressed_together():
+    from celltrace.linking.mitosis import hull_ratio
+
+    frame = np.zeros((40, 60), np.uint16)
+    frame[10:30, 10:22] = 1
+    frame[10:30, 22:34] = 2  # pressed together: their union is a rectangle
+    assert hull_ratio(frame, 1, 2) == pytest.approx(1.0)
+    frame[10:30, 22:34] = 0
+    frame[10:30, 30:42] = 2  # 8 px apart
+    assert hull_ratio(frame, 1, 2) == pytest.approx(32 / 24, rel=0.05)
+    assert hull_ratio(frame, 7, 8) == 1.0  # absent objects: nothing to join

@@ -10,11 +10,15 @@ objects.
 :func:`join_daughters` moves each division whose two daughters both live on ``frames`` frames
 later: in each of those frames the two daughters are one object — their union plus the
 background pixels of its convex hull (:func:`merge_pairs`) — that continues the mother, and
-divides into the daughters' successors. Only links and the listed frames change; no object of
-another cell loses a pixel.
+divides into the daughters' successors. ``accept(t, a, b)`` may refuse a pair: classic joins only
+pieces whose union is far from convex (:func:`hull_ratio` at least ``division_join_min_hull``), as
+chromatin pieces with a gap between them are, not two round daughters pressed together. Only links
+and the listed frames change; no object of another cell loses a pixel.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from skimage.morphology import convex_hull_image
@@ -25,12 +29,14 @@ Joins = dict[int, list[tuple[int, int]]]
 """Frame → pairs ``(a, b)`` of its (per-frame) labels: ``b``'s pixels become ``a``'s."""
 
 
-def join_daughters(links: np.ndarray, frames: int = 1) -> tuple[np.ndarray, Joins]:
+def join_daughters(links: np.ndarray, frames: int = 1,
+                   accept: Callable[[int, int, int], bool] | None = None) -> tuple[np.ndarray, Joins]:
     """``links`` (rows ``(t0, label0, t1, label1)``) with each division ``m(t) -> a(t+1), b(t+1)``
-    whose daughters each have one successor link made ``frames`` frames later: ``m -> a``, and
-    ``a`` takes ``b``'s successor link (``b`` is joined to ``a`` in frame ``t+1``), repeated while
-    the daughters' successors again start in the next frame and live on. Returns the new links and
-    the joins to apply to the segmentation (:func:`joined_segmentation`). ``frames <= 0``: unchanged."""
+    whose daughters each have one successor link (and that ``accept(t+1, a, b)`` accepts, when
+    given) made ``frames`` frames later: ``m -> a``, and ``a`` takes ``b``'s successor link (``b``
+    is joined to ``a`` in frame ``t+1``), repeated while the daughters' successors again start in
+    the next frame and live on. Returns the new links and the joins to apply to the segmentation
+    (:func:`joined_segmentation`). ``frames <= 0``: unchanged."""
     links = np.array(links, dtype=np.int64).reshape(-1, 4)  # a copy: the caller's links stay as they are
     joins: Joins = {}
     if frames <= 0 or len(links) == 0:
@@ -48,6 +54,8 @@ def join_daughters(links: np.ndarray, frames: int = 1) -> tuple[np.ndarray, Join
             na, nb = rows.get((ta, a), []), rows.get((tb, b), [])
             if not (ta == tb == mother[0] + 1 and len(na) == 1 and len(nb) == 1):
                 break
+            if accept is not None and not accept(int(ta), int(a), int(b)):
+                break
             keep[out[1]] = False  # m -> b goes; a takes b's successor
             links[nb[0], :2] = (ta, a)
             rows[(ta, a)] = na + nb
@@ -58,19 +66,34 @@ def join_daughters(links: np.ndarray, frames: int = 1) -> tuple[np.ndarray, Join
     return links[keep], joins
 
 
+def _pair_hull(frame: np.ndarray, a: int, b: int) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None:
+    """``(box, union, hull)`` of objects ``a`` and ``b`` within their bounding box; None if both are absent."""
+    u = (frame == a) | (frame == b)
+    if not u.any():
+        return None
+    ys, xs = np.nonzero(u)
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    union = u[box]
+    return box, union, (convex_hull_image(union) if union.sum() > 2 else union)
+
+
+def hull_ratio(frame: np.ndarray, a: int, b: int) -> float:
+    """Area of the convex hull of objects ``a ∪ b`` over the area of ``a ∪ b`` (1 = convex)."""
+    found = _pair_hull(np.asarray(frame), a, b)
+    return 1.0 if found is None else float(found[2].sum() / found[1].sum())
+
+
 def merge_pairs(frame: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
     """``frame`` with each pair ``(a, b)`` one object ``a``: ``a ∪ b`` plus the background pixels
     of their convex hull (a copy)."""
     out = np.array(frame, copy=True)
     for a, b in pairs:
-        u = (out == a) | (out == b)
-        if not u.any():
+        found = _pair_hull(out, a, b)
+        if found is None:
             continue
-        ys, xs = np.nonzero(u)
-        box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
-        hull = convex_hull_image(u[box]) if u[box].sum() > 2 else u[box]
+        box, union, hull = found
         sub = out[box]
-        sub[u[box] | (hull & (sub == 0))] = a
+        sub[union | (hull & (sub == 0))] = a
     return out
 
 
@@ -96,4 +119,4 @@ def joined_labels(labels_per_frame: list[np.ndarray], joins: Joins) -> list[np.n
     return out
 
 
-__all__ = ["join_daughters", "joined_labels", "joined_segmentation", "merge_pairs"]
+__all__ = ["hull_ratio", "join_daughters", "joined_labels", "joined_segmentation", "merge_pairs"]

@@ -90,7 +90,14 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     those frames the two are one object continuing the mother (their union and convex hull;
     :func:`celltrace.linking.mitosis.join_daughters`), as the CTC annotates a mother until
     cytokinesis; 0 = at once. Not applied to masks the user gives (``--masks``), nor live.
-    1 chosen on the generalization protocol (``benchmarks/results/classic-division-join/``)."""
+    1 chosen on the generalization protocol (``benchmarks/results/classic-division-join/``, with
+    ``division_join_min_hull`` ``hull/``)."""
+    division_join_min_hull: float = 1.2
+    """... only where the convex hull of the two daughters is at least this many times their area
+    (:func:`celltrace.linking.mitosis.hull_ratio`): chromatin pieces with a gap or notch between
+    them, not two round daughters pressed together (the synthetic movies' daughters, and SIM+
+    daughters the segmentation parts on time); 1 = every pair. 1.2 chosen on the generalization
+    protocol (``benchmarks/results/classic-division-join/hull/``)."""
     grow_factor: float = 0.75
     """Grow each object up to ``grow_factor r`` into the pixels around it that stand out of the
     background noise after heavier smoothing (:func:`celltrace.segmentation.growth.grow_objects`):
