@@ -71,8 +71,8 @@ class LAPLinkingConfig:
     division_shrink_ended: bool = False
     """Apply ``division_shrink_weight`` also where the mother has no successor (both daughters are
     births), not only where she continues into one of the two. Off: the term's reason, a mother
-    that keeps her size beside a birth, needs a mother that continues; a mother that ends often
-    ended as condensed mitotic chromatin smaller than either daughter (SIM+ 02: 5 of the 6
+    that keeps her size beside a birth, needs a mother that continues; the last object of a mother
+    that ends is often condensed mitotic chromatin, smaller than either daughter (SIM+ 02: 5 of the 6
     divisions classic's linker missed with both daughters found). Chosen on the generalization
     protocol (``benchmarks/results/classic-division-shrink-ended/``): classic's SIM+ BC(2) LODO
     0.562 → 0.632, GT markers linked 0.952 → 0.965, spatial 0.667 → 0.643 (one false division),
@@ -109,7 +109,7 @@ def build_linker(config: LAPLinkingConfig, radius: float, motion: float = 0.0) -
         divisions = DivisionDetector(
             max_distance=config.division_distance_factor * r, max_cost=config.division_max_cost, cost=cost,
             min_branch_frames=config.division_min_branch_frames,
-            ended_cost=replace(cost, w_shrink=0.0) if config.division_shrink_ended is False else None)
+            ended_cost=None if config.division_shrink_ended else replace(cost, w_shrink=0.0))
     gaps = GapCloser(max_gap=config.max_gap, max_distance=config.gap_distance_factor * r) if config.max_gap > 0 else None
     gate = max(config.max_distance_factor * r, config.motion_gate_factor * float(motion))
     return LAPLinker(cost=EuclideanCost(gate, config.link_power),
