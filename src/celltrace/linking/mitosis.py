@@ -3,7 +3,7 @@
 A threshold segmentation sees a dividing nucleus as two objects as soon as its chromatin splits
 (anaphase). The Cell Tracking Challenge's truth keeps the mother one cell until cytokinesis:
 Fluo-N2DH-SIM+ 02 annotates her, in her last two frames, as one object holding both pieces (the
-pieces' convex hull covers 0.7–0.99 of her), and her daughters from the frame after. Reported at
+pieces' convex hull covers 0.67–0.98 of her), and her daughters from the frame after. Reported at
 the split, the division is early, and the mother's last frames are each a miss and two false
 objects.
 
