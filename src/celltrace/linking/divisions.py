@@ -130,7 +130,7 @@ class DivisionDetector:
         if mo.size == 0:
             return e, e
         cost = np.asarray(self.cost(t, objs_t, objs_t1, mo, da, si), dtype=np.float64)
-        ended = ~np.isin(mo, rows)
+        ended = ~np.isin(mo, rows)  # the mother has no successor: both daughters are births
         if self.ended_cost is not None and ended.any():
             cost[ended] = np.asarray(self.ended_cost(t, objs_t, objs_t1, mo[ended], da[ended], si[ended]),
                                      dtype=np.float64)
@@ -138,12 +138,11 @@ class DivisionDetector:
         used_m: set[int] = set()
         used_d: set[int] = set(int(c) for c in cols)  # already have a mother
         out_m, out_d = [], []
-        linked = set(int(r) for r in rows)
         for k in np.flatnonzero(ok)[np.argsort(cost[ok], kind="stable")]:
             mth, a, b = int(mo[k]), int(da[k]), int(si[k])
             if mth in used_m or a in used_d:
                 continue
-            if mth in linked:  # mother continues into b: only a is new
+            if not ended[k]:  # mother continues into b: only a is new
                 out_m.append(mth), out_d.append(a)
                 used_d.add(a)
             else:  # mother ended: both births become daughters

@@ -11,9 +11,10 @@ objects.
 later: in each of those frames the two daughters are one object — their union plus the
 background pixels of its convex hull (:func:`merge_pairs`) — that continues the mother, and
 divides into the daughters' successors. ``accept(t, a, b)`` may refuse a pair: classic joins only
-pieces whose union is far from convex (:func:`hull_ratio` at least ``division_join_min_hull``), as
-chromatin pieces with a gap between them are, not two round daughters pressed together. Only links
-and the listed frames change; no object of another cell loses a pixel.
+pieces whose union is far from convex (:func:`~celltrace.segmentation.pieces.union_hull_ratio` at
+least ``division_join_min_hull``), as chromatin pieces with a gap between them are, not two round
+daughters pressed together. Only links and the listed frames change; no object of another cell
+loses a pixel.
 """
 
 from __future__ import annotations
@@ -66,34 +67,19 @@ def join_daughters(links: np.ndarray, frames: int = 1,
     return links[keep], joins
 
 
-def _pair_hull(frame: np.ndarray, a: int, b: int) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None:
-    """``(box, union, hull)`` of objects ``a`` and ``b`` within their bounding box; None if both are absent."""
-    u = (frame == a) | (frame == b)
-    if not u.any():
-        return None
-    ys, xs = np.nonzero(u)
-    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
-    union = u[box]
-    return box, union, (convex_hull_image(union) if union.sum() > 2 else union)
-
-
-def hull_ratio(frame: np.ndarray, a: int, b: int) -> float:
-    """Area of the convex hull of objects ``a ∪ b`` over the area of ``a ∪ b`` (1 = convex)."""
-    found = _pair_hull(np.asarray(frame), a, b)
-    return 1.0 if found is None else float(found[2].sum() / found[1].sum())
-
-
 def merge_pairs(frame: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
     """``frame`` with each pair ``(a, b)`` one object ``a``: ``a ∪ b`` plus the background pixels
     of their convex hull (a copy)."""
     out = np.array(frame, copy=True)
     for a, b in pairs:
-        found = _pair_hull(out, a, b)
-        if found is None:
+        u = (out == a) | (out == b)
+        if not u.any():
             continue
-        box, union, hull = found
+        ys, xs = np.nonzero(u)
+        box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+        hull = convex_hull_image(u[box]) if u[box].sum() > 2 else u[box]
         sub = out[box]
-        sub[union | (hull & (sub == 0))] = a
+        sub[u[box] | (hull & (sub == 0))] = a
     return out
 
 
@@ -119,4 +105,4 @@ def joined_labels(labels_per_frame: list[np.ndarray], joins: Joins) -> list[np.n
     return out
 
 
-__all__ = ["hull_ratio", "join_daughters", "joined_labels", "joined_segmentation", "merge_pairs"]
+__all__ = ["join_daughters", "joined_labels", "joined_segmentation", "merge_pairs"]

@@ -94,7 +94,7 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     ``division_join_min_hull`` ``hull/``)."""
     division_join_min_hull: float = 1.2
     """... only where the convex hull of the two daughters is at least this many times their area
-    (:func:`celltrace.linking.mitosis.hull_ratio`): chromatin pieces with a gap or notch between
+    (:func:`celltrace.segmentation.pieces.union_hull_ratio`): chromatin pieces with a gap or notch between
     them, not two round daughters pressed together (the synthetic movies' daughters, and SIM+
     daughters the segmentation parts on time); 1 = every pair. 1.2 chosen on the generalization
     protocol (``benchmarks/results/classic-division-join/hull/``)."""

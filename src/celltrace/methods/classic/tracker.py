@@ -10,13 +10,14 @@ import numpy as np
 
 from celltrace.frames import Frames, spread
 from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie
-from celltrace.linking.mitosis import hull_ratio, join_daughters, joined_labels, joined_segmentation
+from celltrace.linking.mitosis import join_daughters, joined_labels, joined_segmentation
 from celltrace.linking.standard import link_objects
 from celltrace.methods.base import Tracker, register
 from celltrace.methods.classic.config import ClassicConfig
 from celltrace.movie import Movie
 from celltrace.segmentation import estimate_cell_radius, segment_nuclei
 from celltrace.segmentation.background import flatten_background
+from celltrace.segmentation.pieces import union_hull_ratio
 from celltrace.tracking import Tracking
 
 
@@ -97,7 +98,7 @@ class ClassicTracker(Tracker):
         if masks is None and self.config.divisions and self.config.division_join_frames > 0:
             seg, min_hull = segmentation, self.config.division_join_min_hull
             links, joins = join_daughters(links, self.config.division_join_frames,
-                                          accept=lambda t, a, b: hull_ratio(seg[t], a, b) >= min_hull)
+                                          accept=lambda t, a, b: union_hull_ratio(seg[t], a, b) >= min_hull)
             segmentation, labels = joined_segmentation(segmentation, joins), joined_labels(labels, joins)
         timing["linking_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
