@@ -211,6 +211,25 @@ def test_the_standard_linker_prunes_after_gap_closing():
     assert (1, 1, 2, 2) not in no_gaps  # without gap closing the daughter dies after one frame
 
 
+def test_a_daughter_that_jumps_past_the_frame_gate_keeps_her_division_with_jumps_closed():
+    """Daughter 2 moves 12 px between frames 3 and 4 (frame gate 10, gap gate 15): without jumps her
+    track ends, the division is taken back as a short branch and she is born again; with jumps the
+    gap closer continues her track and the division stays."""
+    frames = [table([[50, 50]], areas=[400]), table([[50, 50]], areas=[400]),
+              table([[50, 44], [50, 57]], areas=[200, 190]), table([[50, 43], [50, 58]], areas=[200, 190]),
+              table([[50, 42], [50, 70]], areas=[200, 190]), table([[50, 41], [50, 71]], areas=[200, 190])]
+    det = DivisionDetector(max_distance=15, max_cost=1.0, min_branch_frames=3)
+
+    def links(jumps: bool) -> set:
+        gaps = GapCloser(max_gap=1, max_distance=15, jumps=jumps)
+        return as_set(LAPLinker(cost=EuclideanCost(10), divisions=det, gap_closing=gaps).link(frames))
+
+    with_jumps, without = links(True), links(False)
+    assert {(1, 1, 2, 2), (3, 2, 4, 2)} <= with_jumps
+    assert (1, 1, 2, 2) not in without and (3, 2, 4, 2) not in without
+    assert GapCloser(jumps=True).min_interval == 1 and GapCloser().min_interval == 2
+
+
 def test_a_mother_that_keeps_her_size_did_not_divide():
     """Two mothers beside one birth: the nearer one keeps her size (she did not divide), the other
     halves (she did). Without the shrink term the nearer one takes the daughter."""

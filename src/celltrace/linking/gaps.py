@@ -2,11 +2,13 @@
 
 Track ends are objects without a successor (before the last frame), track starts objects without
 a predecessor (after the first frame). For an end ``e`` (frame ``t_e``) and a start ``s`` (frame
-``t_s``) with ``2 <= t_s - t_e <= max_gap + 1`` and ``|x_e - x_s| <= max_distance`` the default
+``t_s``) with ``2 <= t_s - t_e <= max_gap + 1`` (``1 <=`` with ``jumps``: an object that moved
+farther than the frame-to-frame gate but within this one, as a daughter pushed away from her sister
+right after a division) and ``|x_e - x_s| <= max_distance`` the default
 cost is the Brownian one, ``|x_e - x_s|^2 / (t_s - t_e)``; the choice is a second shadow-object
 LAP (:func:`~celltrace.linking.lap.solve_lap`) with end/start costs ``alternative``. A chosen pair
-becomes a link ``(t_e, label_e, t_s, label_s)``: in CTC terms the start continues the end's
-track under a new label whose parent is the ended one.
+becomes a link ``(t_e, label_e, t_s, label_s)``: the start continues the end's track (in CTC terms,
+after a gap, under a new label whose parent is the ended one).
 """
 
 from __future__ import annotations
@@ -33,12 +35,19 @@ def brownian_gap_cost(ends: pd.DataFrame, starts: pd.DataFrame, rows: np.ndarray
 
 @dataclass
 class GapCloser:
-    """Gap closing (see module docstring). ``alternative`` ``None`` = 1.05 x the largest candidate cost."""
+    """Gap closing (see module docstring). ``alternative`` ``None`` = 1.05 x the largest candidate cost;
+    ``jumps``: also join an end to a start in the very next frame."""
 
     max_gap: int = 2
     max_distance: float = 30.0
     cost: GapCost = brownian_gap_cost
     alternative: float | None = None
+    jumps: bool = False
+
+    @property
+    def min_interval(self) -> int:
+        """The smallest ``t_s - t_e`` of a candidate: 1 with :attr:`jumps`, else 2."""
+        return 1 if self.jumps else 2
 
     def __call__(self, objects: Sequence[pd.DataFrame], links: np.ndarray) -> np.ndarray:
         """Extra links ``(t_e, label_e, t_s, label_s)`` given the per-frame tables and current links."""
@@ -70,7 +79,7 @@ class GapCloser:
 
     def candidates(self, ends: pd.DataFrame, starts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The allowed end → start pairs ``(rows, cols, costs)`` (table positions; finite costs):
-        ``2 <= t_s - t_e <= max_gap + 1`` and ``|x_e - x_s| <= max_distance``. Tables have columns
+        ``min_interval <= t_s - t_e <= max_gap + 1`` and ``|x_e - x_s| <= max_distance``. Tables have columns
         ``t, y, x`` (+ whatever :attr:`cost` uses)."""
         e = np.zeros(0, dtype=np.int64)
         if len(ends) == 0 or len(starts) == 0:
@@ -80,7 +89,7 @@ class GapCloser:
             cKDTree(starts[["y", "x"]].to_numpy(np.float64)), self.max_distance, output_type="ndarray")
         rows, cols = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
         dt = ts[cols] - te[rows]
-        ok = (dt >= 2) & (dt <= self.max_gap + 1)
+        ok = (dt >= self.min_interval) & (dt <= self.max_gap + 1)
         rows, cols = rows[ok], cols[ok]
         if rows.size == 0:
             return e, e.copy(), np.zeros(0)

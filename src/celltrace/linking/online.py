@@ -9,7 +9,8 @@ of each of its objects at once; the lineage grows with it. It makes the decision
   labels, and so its mask, never change afterwards (labels are numbered in the order of
   :meth:`celltrace.Tracking.from_links`: first frame, then new tracks by object order).
 * **gap closing** joins a track end at ``t_e`` to a track start at ``t_s`` with
-  ``2 <= t_s - t_e <= max_gap + 1``: all candidates of an end are known once frame
+  ``2 <= t_s - t_e <= max_gap + 1`` (``1 <=`` with ``close_jumps``: online, the start of a jump
+  continues the end's track under a new label, its parent): all candidates of an end are known once frame
   ``t_e + max_gap + 1`` has arrived, so an end is decided — final — :attr:`delay` ``= max_gap + 1``
   frames after it. Each frame the gap LAP (:func:`~celltrace.linking.lap.solve_lap`) is solved over
   the undecided ends and the unclaimed starts; its choices for ends whose window has passed are
@@ -187,9 +188,9 @@ class OnlineLinker:
             else:
                 self.provisional[int(start_tracks[j])] = int(end_tracks[i])
         self.ends = self.ends[~due].reset_index(drop=True)
-        # a start at t_s can be claimed only by an end at t_e <= t_s - 2, and every end still to
-        # decide (pending or to come) is at t_e > n - delay
-        reachable = self.starts["t"].to_numpy(np.int64) - 2 > n - self.delay
+        # a start at t_s can be claimed only by an end at t_e <= t_s - min_interval, and every end
+        # still to decide (pending or to come) is at t_e > n - delay
+        reachable = self.starts["t"].to_numpy(np.int64) - closer.min_interval > n - self.delay
         self.starts = self.starts[~claimed & reachable].reset_index(drop=True)
 
     def _reach(self, track: int, enough: int, later: dict[int, list[int]]) -> int:
