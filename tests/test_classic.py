@@ -200,3 +200,22 @@ def test_the_mother_holds_both_pieces_until_a_frame_after_the_chromatin_splits()
     assert np.unique(pairs[0]).size == pairs.shape[1] == np.unique(pairs[1]).size  # others unchanged
     added = (b > 0) & (a == 0)
     assert added.sum() > 0 and mother[22 - t0][added].mean() > 0.9
+
+
+def test_a_daughter_pushed_past_the_frame_gate_keeps_her_division():
+    """SIM+ 02, GT track 2 divides after frame 28. Classic sees her chromatin as two pieces from
+    frame 27; in frame 29 one of them is 18 px (1.06 r) from where it was, past the frame-to-frame
+    gate of r. Without ``close_jumps`` its track ends there, the division is taken back as a short
+    branch and the daughter is born again; with it (the default) the gap closer continues her and
+    the division stays, its mother over GT track 2."""
+    movie, gt = open_movie(ctc_sequence(SIM)), read_ctc(ctc_gt(SIM))
+    t0, box = 20, (slice(50, 250), slice(240, 440))
+    frames = np.stack([np.asarray(movie[t])[box] for t in range(t0, 40)])
+    jumps = ClassicTracker(cell_radius=17.0).track(frames, progress=False).validate()
+    no_jumps = ClassicTracker(cell_radius=17.0, close_jumps=False).track(frames, progress=False).validate()
+    assert len(no_jumps.divisions()) == 0
+    (d,) = jumps.divisions().itertuples()
+    assert 27 <= d.frame + t0 <= 30  # the daughters' first frame (GT: 29)
+    mother = np.asarray(jumps.masks[d.frame - 1]) == d.parent
+    under = np.asarray(gt.masks[d.frame - 1 + t0])[box][mother]
+    assert (under == 2).mean() > 0.5

@@ -247,6 +247,35 @@ def test_online_linker_makes_the_offline_links(tmp_path):
     same_result(online, offline)
 
 
+def test_online_linker_closes_a_jump_as_the_offline_linker_does():
+    """A cell that moves 14 px in one frame (frame gate r = 10, gap gate 1.5 r): both linkers join
+    her end to her start in the next frame (``close_jumps``), offline in one track, online under a
+    new label whose parent is her first track (that frame's label was already written)."""
+    yy, xx = np.mgrid[:60, :120]
+    centres = [20, 23, 26, 40, 43, 46]  # the jump: 26 -> 40
+    seg = np.stack([((yy - 30) ** 2 + (xx - c) ** 2 <= 36).astype(np.int32) for c in centres])
+    seg[:, 5:12, 100:107] = 2  # a second, still cell
+    objects = [object_features(s) for s in seg]
+    config = ClassicConfig(motion_gate_factor=0)
+    assert config.close_jumps
+    links, _ = link_objects(config, objects, 10.0)
+    offline = Tracking.from_links(seg, links, labels_per_frame=[o["label"].to_numpy() for o in objects])
+    linker = OnlineLinker(config, 10.0)
+    masks = []
+    for t, o in enumerate(objects):
+        tracks = linker.add(o)
+        lut = np.zeros(seg[t].max() + 1, np.int64)
+        lut[o["label"].to_numpy()] = tracks
+        masks.append(lut[seg[t]])
+    online = Tracking(masks=np.stack(masks), lineage=linker.lineage()).validate()
+    assert len(offline.lineage) == 2 and len(online.lineage) == 3
+    jumped = online.lineage[online.lineage["begin"] == 3].iloc[0]
+    assert jumped["parent"] == online.lineage[online.lineage["end"] == 2].iloc[0]["label"]
+    assert set(online.object_links()) == set(offline.object_links())
+    no_jumps, _ = link_objects(ClassicConfig(motion_gate_factor=0, close_jumps=False), objects, 10.0)
+    assert len(no_jumps) == len(links) - 1
+
+
 def test_online_linker_takes_back_the_divisions_the_offline_linker_takes_back():
     """SIM+ 02's annotated cells (frames 100–149: 25 divisions), some missing for a frame (gaps),
     some cut in two for a frame (a "daughter" that vanishes at once), linked with the default settings (``division_min_branch_frames`` 3): the online linker decides
