@@ -245,6 +245,33 @@ def test_a_mother_that_keeps_her_size_did_not_divide():
     assert (0, 2, 1, 3) in shrink and (0, 1, 1, 3) not in shrink
 
 
+def test_take_back_remerged_undoes_a_division_whose_daughter_ends_inside_her_sister():
+    """Mother 1 (frame 0) → 1 (sister, frames 1–4) and 2 (piece, frames 1–2, then gone): when the
+    predicate accepts the piece (asked with her objects and her sister's), the division goes and the piece is joined
+    to her sister in frames 1 and 2. Kept: a piece that the predicate refuses, one that lasts to
+    the last frame, one that divides, one whose sister has a gap under her."""
+    from celltrace.linking.mitosis import take_back_remerged
+
+    sister = [(t, 1, t + 1, 1) for t in range(4)]
+    links = np.array(sister + [(0, 1, 1, 2), (1, 2, 2, 2)])
+    before = links.copy()
+    asked = []
+
+    def yes(piece, sister):
+        asked.append((piece, sister))
+        return True
+
+    kept, joins = take_back_remerged(links, 5, yes)
+    assert as_set(kept) == set(sister) and joins == {1: [(1, 2)], 2: [(1, 2)]}
+    assert asked == [([(1, 2), (2, 2)], {1: 1, 2: 1, 3: 1, 4: 1})] and np.array_equal(links, before)  # links kept
+    assert as_set(take_back_remerged(links, 5, lambda *a: False)[0]) == as_set(links)
+    assert take_back_remerged(links, 3, yes)[1] == {}  # the piece lasts to the last frame (2)
+    divides = np.vstack([links, [(2, 2, 3, 2), (2, 2, 3, 3)]])
+    assert take_back_remerged(divides, 5, yes)[1] == {}
+    gap = np.array([(0, 1, 1, 1), (1, 1, 3, 1), (3, 1, 4, 1), (0, 1, 1, 2), (1, 2, 2, 2)])
+    assert take_back_remerged(gap, 5, yes)[1] == {}  # no sister object in frame 2
+
+
 def test_join_daughters_moves_a_division_one_frame_later():
     """Mother 1 (frame 0) → daughters 1, 2 (frame 1), each living on (frame 2): joined, 1 continues
     the mother in frame 1 and divides into frame 2's objects. A daughter that dies at once, or a

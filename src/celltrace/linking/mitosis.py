@@ -1,4 +1,5 @@
-"""Divisions reported when the daughters have separated, not when the chromatin splits.
+"""Divisions as the CTC annotates them: reported when the daughters have separated, not when the
+chromatin splits, and not for a piece cut off a nucleus.
 
 A threshold segmentation sees a dividing nucleus as two objects as soon as its chromatin splits
 (anaphase). The Cell Tracking Challenge's truth keeps the mother one cell until cytokinesis:
@@ -15,6 +16,18 @@ pieces whose union is far from convex (:func:`~celltrace.segmentation.pieces.uni
 least ``division_join_min_hull``), as chromatin pieces with a gap between them are, not two round
 daughters pressed together. Only links and the listed frames change; no object of another cell
 loses a pixel.
+
+:func:`take_back_remerged` undoes the opposite error, a division that is a cell cut in two: a
+bright chromatin clump split off a nucleus for some frames is linked as a daughter, and when the
+cut heals her branch ends inside her "sister". A daughter whose branch ends (before the movie's
+last frame, without dividing) while her sister lives on may have been a piece of her;
+``remerged(piece, sister)`` decides. Classic asks that most of her last object lies under her
+sister's object of the next frame (the cut healed) and that she stayed small beside her sister (a
+daughter grows to her sister's size, a clump does not). Then the division is taken back and each
+of her objects is joined to her sister's of the same frame (:func:`merge_pairs`). On classic's
+result for all of SIM+ 02, 10 of the 21 divisions that match no annotated division end inside
+the sister, and none of the 33 that do; but daughters pressed together, whose segmentation
+merges them again (the synthetic movies), do too.
 """
 
 from __future__ import annotations
@@ -67,6 +80,62 @@ def join_daughters(links: np.ndarray, frames: int = 1,
     return links[keep], joins
 
 
+def _successors(links: np.ndarray) -> dict[tuple[int, int], list[int]]:
+    """``(t0, label0)`` → the rows of ``links`` leaving that object."""
+    rows: dict[tuple[int, int], list[int]] = {}
+    for i, (t0, l0, _, _) in enumerate(links.tolist()):
+        rows.setdefault((t0, l0), []).append(i)
+    return rows
+
+
+def _branch(links: np.ndarray, rows: dict[tuple[int, int], list[int]], start: tuple[int, int]
+            ) -> tuple[list[tuple[int, int]], list[int], bool]:
+    """The objects of the branch from ``start`` while each has one successor (gap links included),
+    the rows of the links between them, and whether it ends (no successor) rather than divides."""
+    nodes, inner, node = [start], [], start
+    while len(rows.get(node, [])) == 1:
+        i = rows[node][0]
+        inner.append(i)
+        node = (int(links[i, 2]), int(links[i, 3]))
+        nodes.append(node)
+    return nodes, inner, not rows.get(node)
+
+
+def take_back_remerged(links: np.ndarray, n_frames: int,
+                       remerged: Callable[[list[tuple[int, int]], dict[int, int]], bool]) -> tuple[np.ndarray, Joins]:
+    """``links`` without the divisions whose shorter daughter branch was a piece of her sister
+    (module docstring): a division ``m -> a, b`` is taken back when the branch from ``a`` (one
+    successor after another) ends, without dividing, in a frame ``t_e < n_frames - 1``, the branch
+    from ``b`` has an object in every frame of ``a``'s and in ``t_e + 1``, and ``remerged(piece,
+    sister)`` accepts (``a`` the daughter whose branch ends first; ``piece`` her branch's objects
+    ``[(t, label), …]``, ``sister`` frame → the label of ``b``'s branch). The link ``m -> a`` and
+    the links inside ``a``'s branch go; the joins put each of ``a``'s objects into ``b``'s of the
+    same frame (:func:`joined_segmentation`)."""
+    links = np.array(links, dtype=np.int64).reshape(-1, 4)
+    joins: Joins = {}
+    if len(links) == 0:
+        return links, joins
+    rows = _successors(links)
+    keep = np.ones(len(links), dtype=bool)
+    for mother in sorted(k for k, out in rows.items() if len(out) == 2):
+        branches = []
+        for i in rows[mother]:
+            nodes, inner, ends = _branch(links, rows, (int(links[i, 2]), int(links[i, 3])))
+            branches.append((nodes[-1][0], i, nodes, inner, ends))
+        (t_end, first, piece, inner, ends), (_, _, sister, _, _) = sorted(branches, key=lambda b: b[0])
+        if not ends or t_end >= n_frames - 1:
+            continue
+        sister_at = dict(sister)  # frame -> the sister branch's label (one object a frame)
+        if not all(t in sister_at for t, _ in piece) or t_end + 1 not in sister_at:
+            continue
+        if not remerged(piece, sister_at):
+            continue
+        keep[[first, *inner]] = False
+        for t, lab in piece:
+            joins.setdefault(t, []).append((sister_at[t], lab))
+    return links[keep], joins
+
+
 def merge_pairs(frame: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
     """``frame`` with each pair ``(a, b)`` one object ``a``: ``a ∪ b`` plus the background pixels
     of their convex hull (a copy)."""
@@ -105,4 +174,4 @@ def joined_labels(labels_per_frame: list[np.ndarray], joins: Joins) -> list[np.n
     return out
 
 
-__all__ = ["join_daughters", "joined_labels", "joined_segmentation", "merge_pairs"]
+__all__ = ["join_daughters", "joined_labels", "joined_segmentation", "merge_pairs", "take_back_remerged"]
