@@ -219,3 +219,37 @@ def test_a_daughter_pushed_past_the_frame_gate_keeps_her_division():
     mother = np.asarray(jumps.masks[d.frame - 1]) == d.parent
     under = np.asarray(gt.masks[d.frame - 1 + t0])[box][mother]
     assert (under == 2).mean() > 0.5
+
+
+def test_a_chromatin_clump_cut_off_a_nucleus_is_no_daughter():
+    """SIM+ 02 frames 70–94, GT track 33 (a nucleus with bright clumps): in frame 83 the
+    segmentation cuts a clump off her and the linker makes it a daughter; in frame 87 the cut
+    heals and the piece ends inside her. Taken back (the default), that division is gone and GT 33
+    is one object covering 0.8–0.9 of her in frames 83–87; without, two objects and the larger
+    covers 0.53–0.66 of her in the cut frames."""
+    movie, gt = open_movie(ctc_sequence(SIM)), read_ctc(ctc_gt(SIM))
+    t0 = 70
+    frames = np.stack([np.asarray(movie[t]) for t in range(t0, 95)])
+    on33 = np.stack([np.asarray(gt.masks[t]) == 33 for t in range(t0, 95)])
+
+    def pieces_of_33(result: Tracking, t: int) -> tuple[int, float]:
+        p, on = np.asarray(result.masks[t - t0]), on33[t - t0]
+        labels = [k for k in np.unique(p[on]) if k and ((p == k) & on).sum() * 2 > (p == k).sum()]
+        return len(labels), max((((p == k) & on).sum() / on.sum() for k in labels), default=0.0)
+
+    def divisions_on_33(result: Tracking) -> list[int]:
+        out = []
+        for d in result.divisions().itertuples():
+            over = [np.bincount(np.where(on33[d.frame], 33, 0)[np.asarray(result.masks[d.frame]) == k]).argmax()
+                    for k in d.daughters]
+            out += [d.frame + t0] if over == [33, 33] else []
+        return out
+
+    kept = ClassicTracker(cell_radius=17.0, division_piece_fraction=0).track(frames, progress=False).validate()
+    taken = ClassicTracker(cell_radius=17.0).track(frames, progress=False).validate()
+    assert 83 in divisions_on_33(kept) and 83 not in divisions_on_33(taken)
+    assert len(taken.divisions()) < len(kept.divisions())
+    assert all(pieces_of_33(kept, t)[0] == 2 for t in (83, 84, 86))
+    for t in range(83, 88):
+        n, cover = pieces_of_33(taken, t)
+        assert n == 1 and cover > 0.8

@@ -7,10 +7,11 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from celltrace.frames import Frames, spread
 from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie
-from celltrace.linking.mitosis import join_daughters, joined_labels, joined_segmentation
+from celltrace.linking.mitosis import Joins, join_daughters, joined_labels, joined_segmentation, take_back_remerged
 from celltrace.linking.standard import link_objects
 from celltrace.methods.base import Tracker, register
 from celltrace.methods.classic.config import ClassicConfig
@@ -70,6 +71,34 @@ class ClassicTracker(Tracker):
                               piece_ratio=c.piece_ratio, piece_max_area_factor=c.piece_max_area_factor,
                               piece_max_hull_ratio=c.piece_max_hull_ratio, dtype=dtype)
 
+    def mend_divisions(self, links: np.ndarray, segmentation: Frames, objects: list[pd.DataFrame],
+                       labels: list[np.ndarray]) -> tuple[np.ndarray, Frames, list[np.ndarray]]:
+        """Classic's own segmentation only: take back the divisions whose daughter was a piece of
+        her sister (``division_piece_fraction``, :func:`~celltrace.linking.mitosis.take_back_remerged`:
+        more than half of her last object under her sister's next one, and her median area over
+        her branch at most that fraction of her sister's), then report the others
+        ``division_join_frames`` later (:func:`~celltrace.linking.mitosis.join_daughters`).
+        Returns links, segmentation and labels per frame with the joins applied."""
+        c, seg = self.config, segmentation
+        joins: Joins = {}
+        if c.division_piece_fraction > 0:
+            area = [dict(zip(o["label"].tolist(), o["area"].tolist())) for o in objects]
+
+            def remerged(piece: list[tuple[int, int]], sister: dict[int, int]) -> bool:
+                small = np.median([area[t][lab] for t, lab in piece]) <= \
+                    c.division_piece_fraction * np.median([area[t][sister[t]] for t, _ in piece])
+                (t_end, last), nxt = piece[-1], sister[piece[-1][0] + 1]
+                own = np.asarray(seg[t_end]) == last
+                return bool(small and (np.asarray(seg[t_end + 1])[own] == nxt).sum() * 2 > own.sum())
+
+            links, joins = take_back_remerged(links, len(seg), remerged)
+        if c.division_join_frames > 0:
+            links, later = join_daughters(links, c.division_join_frames,
+                                          accept=lambda t, a, b: union_hull_ratio(seg[t], a, b) >= c.division_join_min_hull)
+            for t, pairs in later.items():
+                joins.setdefault(t, []).extend(pairs)
+        return links, joined_segmentation(segmentation, joins), joined_labels(labels, joins)
+
     # ------------------------------------------------------------------ tracking
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
         """Segment (unless ``masks`` is given) and link every frame of ``movie``; returns a Tracking
@@ -95,11 +124,8 @@ class ClassicTracker(Tracker):
         t0 = time.perf_counter()
         links, motion = link_objects(self.config, objects, radius, progress=progress)
         labels = [o["label"].to_numpy(np.int64) for o in objects]
-        if masks is None and self.config.divisions and self.config.division_join_frames > 0:
-            seg, min_hull = segmentation, self.config.division_join_min_hull
-            links, joins = join_daughters(links, self.config.division_join_frames,
-                                          accept=lambda t, a, b: union_hull_ratio(seg[t], a, b) >= min_hull)
-            segmentation, labels = joined_segmentation(segmentation, joins), joined_labels(labels, joins)
+        if masks is None and self.config.divisions:
+            links, segmentation, labels = self.mend_divisions(links, segmentation, objects, labels)
         timing["linking_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         tracking = Tracking.from_links(segmentation, links, labels_per_frame=labels)
