@@ -43,6 +43,27 @@ Joins = dict[int, list[tuple[int, int]]]
 """Frame → pairs ``(a, b)`` of its (per-frame) labels: ``b``'s pixels become ``a``'s."""
 
 
+def _successors(links: np.ndarray) -> dict[tuple[int, int], list[int]]:
+    """``(t0, label0)`` → the rows of ``links`` leaving that object."""
+    rows: dict[tuple[int, int], list[int]] = {}
+    for i, (t0, l0, _, _) in enumerate(links.tolist()):
+        rows.setdefault((t0, l0), []).append(i)
+    return rows
+
+
+def _branch(links: np.ndarray, rows: dict[tuple[int, int], list[int]], start: tuple[int, int]
+            ) -> tuple[list[tuple[int, int]], list[int], bool]:
+    """The objects of the branch from ``start`` while each has one successor (gap links included),
+    the rows of the links between them, and whether it ends (no successor) rather than divides."""
+    nodes, inner, node = [start], [], start
+    while len(rows.get(node, [])) == 1:
+        i = rows[node][0]
+        inner.append(i)
+        node = (int(links[i, 2]), int(links[i, 3]))
+        nodes.append(node)
+    return nodes, inner, not rows.get(node)
+
+
 def join_daughters(links: np.ndarray, frames: int = 1,
                    accept: Callable[[int, int, int], bool] | None = None) -> tuple[np.ndarray, Joins]:
     """``links`` (rows ``(t0, label0, t1, label1)``) with each division ``m(t) -> a(t+1), b(t+1)``
@@ -55,9 +76,7 @@ def join_daughters(links: np.ndarray, frames: int = 1,
     joins: Joins = {}
     if frames <= 0 or len(links) == 0:
         return links, joins
-    rows: dict[tuple[int, int], list[int]] = {}
-    for i, (t0, l0, _, _) in enumerate(links.tolist()):
-        rows.setdefault((t0, l0), []).append(i)
+    rows = _successors(links)
     keep = np.ones(len(links), dtype=bool)
     for mother in sorted(k for k, out in rows.items() if len(out) == 2):  # the divisions as linked
         for _ in range(frames):
@@ -78,27 +97,6 @@ def join_daughters(links: np.ndarray, frames: int = 1,
             joins.setdefault(int(ta), []).append((int(a), int(b)))
             mother = (ta, a)
     return links[keep], joins
-
-
-def _successors(links: np.ndarray) -> dict[tuple[int, int], list[int]]:
-    """``(t0, label0)`` → the rows of ``links`` leaving that object."""
-    rows: dict[tuple[int, int], list[int]] = {}
-    for i, (t0, l0, _, _) in enumerate(links.tolist()):
-        rows.setdefault((t0, l0), []).append(i)
-    return rows
-
-
-def _branch(links: np.ndarray, rows: dict[tuple[int, int], list[int]], start: tuple[int, int]
-            ) -> tuple[list[tuple[int, int]], list[int], bool]:
-    """The objects of the branch from ``start`` while each has one successor (gap links included),
-    the rows of the links between them, and whether it ends (no successor) rather than divides."""
-    nodes, inner, node = [start], [], start
-    while len(rows.get(node, [])) == 1:
-        i = rows[node][0]
-        inner.append(i)
-        node = (int(links[i, 2]), int(links[i, 3]))
-        nodes.append(node)
-    return nodes, inner, not rows.get(node)
 
 
 def take_back_remerged(links: np.ndarray, n_frames: int,
