@@ -340,3 +340,33 @@ def test_hull_ratio_tells_pieces_with_a_gap_from_daughters_pressed_together():
     frame[10:30, 22:34] = 0
     frame[10:30, 30:42] = 2  # 8 px apart
     assert hull_ratio(frame, 1, 2) == pytest.approx(32 / 24, rel=0.05)
+
+
+def test_split_merged_cuts_a_cell_out_of_the_object_she_was_merged_into():
+    """Cells A (left) and B (right) touch in frame 1 and are one object there, which continues B;
+    gap closing joined A from frame 0 to frame 2. The host is cut between the two seeds: A's part
+    becomes a new object of frame 1 linked through, B keeps hers. A gap with nothing under A is
+    left as it is; the edited frame replaces the segmentation's, lazily too."""
+    from celltrace.frames import LazyFrames
+    from celltrace.linking.merges import edited_segmentation, split_merged
+
+    yy, xx = np.mgrid[:40, :64]
+    disk = lambda cx: (yy - 20) ** 2 + (xx - cx) ** 2 <= 64  # noqa: E731
+    f0 = np.where(disk(20), 1, np.where(disk(44), 2, 0))
+    f1 = np.where(disk(24) | disk(39), 1, 0)  # merged, continues B
+    f2 = np.where(disk(26), 1, np.where(disk(38), 2, 0))
+    seg = np.stack([f0, f1, f2]).astype(np.uint16)
+    links = np.array([(0, 2, 1, 1), (1, 1, 2, 2), (0, 1, 2, 1)])
+    labels = [np.array([1, 2]), np.array([1]), np.array([1, 2])]
+    out, edits, new_labels = split_merged(links, seg, labels)
+    assert as_set(out) == {(0, 2, 1, 1), (1, 1, 2, 2), (0, 1, 1, 2), (1, 2, 2, 1)}
+    assert list(edits) == [1] and list(new_labels[1]) == [1, 2] and list(labels[1]) == [1]
+    cut = edits[1]
+    assert (cut[:, :28][f1[:, :28] > 0] == 2).all() and (cut[:, 37:][f1[:, 37:] > 0] == 1).all()  # A left, B right
+    assert ((cut > 0) == (f1 > 0)).all() and np.array_equal(seg[1], f1)  # no pixel lost; input kept
+    lazy = LazyFrames(3, (40, 64), np.uint16, lambda t: seg[t])
+    assert np.array_equal(edited_segmentation(lazy, edits)[1], cut)
+    assert np.array_equal(edited_segmentation(seg, edits)[1], cut) and np.array_equal(seg[1], f1)
+    gone = seg.copy()
+    gone[1][xx < 31] = 0  # nothing under A in frame 1
+    assert as_set(split_merged(links, gone, labels)[0]) == as_set(links)
