@@ -253,3 +253,28 @@ def test_a_chromatin_clump_cut_off_a_nucleus_is_no_daughter():
     for t in range(83, 88):
         n, cover = pieces_of_33(taken, t)
         assert n == 1 and cover > 0.8
+
+
+def test_a_cell_merged_into_her_neighbour_for_a_frame_is_cut_out_again():
+    """MSC 02 frames 2–9: in frame 6 the segmentation merges GT cell 5 with a touching cell into one
+    object, which continues the neighbour's track; gap closing joins cell 5 from frame 5 to 7.
+    Without ``split_merged_cells`` her marker in frame 6 lies in the neighbour's object and her
+    track is two (a gap link); with it (the default) she is cut out of that object and is one
+    track, one object a frame, from frame 2 to 9."""
+    movie, gt = open_movie(ctc_sequence("Fluo-C2DL-MSC")), read_ctc(ctc_gt("Fluo-C2DL-MSC"))
+    t0 = 2
+    frames = np.stack([np.asarray(movie[t]) for t in range(t0, 10)])
+    cell5 = np.stack([np.asarray(gt.masks[t]) == 5 for t in range(t0, 10)])
+
+    def track_of_5(result: Tracking) -> list[int]:
+        return [int(np.bincount(np.asarray(result.masks[t])[cell5[t]]).argmax()) for t in range(len(frames))]
+
+    split = ClassicTracker(cell_radius=53.26).track(frames, progress=False).validate()
+    merged = ClassicTracker(cell_radius=53.26, split_merged_cells=False).track(frames, progress=False).validate()
+    assert len(set(track_of_5(split))) == 1
+    before, during = track_of_5(merged)[6 - t0 - 1], track_of_5(merged)[6 - t0]
+    assert during != before and (merged.lineage.parent > 0).sum() == 1  # the neighbour's object; a gap link
+    own = np.asarray(split.masks[6 - t0]) == track_of_5(split)[0]
+    assert (own & cell5[6 - t0]).sum() > 0.9 * cell5[6 - t0].sum()
+    host = np.asarray(merged.masks[6 - t0]) == during
+    assert own.sum() < host.sum() and (own <= host).all()

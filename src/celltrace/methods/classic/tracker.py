@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from celltrace.frames import Frames, spread
-from celltrace.linking.features import measure_masks, radius_from_objects, segment_movie
+from celltrace.linking.features import measure_masks, object_features, radius_from_objects, segment_movie
+from celltrace.linking.merges import edited_segmentation, split_merged
 from celltrace.linking.mitosis import Joins, join_daughters, joined_labels, joined_segmentation, take_back_remerged
 from celltrace.linking.standard import link_objects
 from celltrace.methods.base import Tracker, register
@@ -124,6 +125,10 @@ class ClassicTracker(Tracker):
         t0 = time.perf_counter()
         links, motion = link_objects(self.config, objects, radius, progress=progress)
         labels = [o["label"].to_numpy(np.int64) for o in objects]
+        if masks is None and self.config.split_merged_cells:
+            links, edits, labels = split_merged(links, segmentation, labels)
+            segmentation = edited_segmentation(segmentation, edits)
+            objects = [object_features(edits[t]) if t in edits else o for t, o in enumerate(objects)]
         if masks is None and self.config.divisions:
             links, segmentation, labels = self.mend_divisions(links, segmentation, objects, labels)
         timing["linking_s"] = time.perf_counter() - t0
