@@ -56,7 +56,8 @@ def split_merged(links: np.ndarray, segmentation: Frames, labels_per_frame: list
         chain = [(te, a)]
         prev = frame(te) == a
         for u in range(te + 1, ts):
-            cut = _cut_host(trial.get(u, frame(u)), prev, trial.get(u - 1, frame(u - 1)), u, pred, min_part)
+            before = trial[u - 1] if u - 1 in trial else frame(u - 1)
+            cut = _cut_host(frame(u), prev, before, u, pred, min_part)
             if cut is None:
                 break
             trial[u], new = cut
