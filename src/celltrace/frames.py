@@ -105,6 +105,21 @@ def as_frames(stack: Any) -> Frames:
     return arr
 
 
+def changed_frames(stack: Frames, change: dict[int, Callable[[np.ndarray], np.ndarray]]) -> Frames:
+    """``stack`` with frame ``t`` replaced by ``change[t](frame)`` for each ``t`` in ``change``:
+    lazily for lazy frames, else in a copy (``stack`` itself is never modified); no change:
+    ``stack`` as it is."""
+    if not change:
+        return stack
+    frames = as_frames(stack)
+    if isinstance(frames, LazyFrames):
+        return frames.map(lambda t, frame: change[t](frame) if t in change else frame)
+    out = np.array(frames, copy=True)
+    for t, fn in change.items():
+        out[t] = fn(out[t])
+    return out
+
+
 class FrameStore:
     """An append-only stack of 2D frames kept on disk, zlib-compressed, one file per frame.
 

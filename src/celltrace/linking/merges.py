@@ -22,10 +22,12 @@ classic's results for all of the 02 sequences, every gap link of MSC (3) and hal
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from skimage.segmentation import watershed
 
-from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.frames import Frames, as_frames, changed_frames
 
 
 def split_merged(links: np.ndarray, segmentation: Frames, labels_per_frame: list[np.ndarray],
@@ -109,15 +111,11 @@ def _cut_host(now: np.ndarray, prev_a: np.ndarray, before: np.ndarray, u: int,
 
 def edited_segmentation(segmentation: Frames, edits: dict[int, np.ndarray]) -> Frames:
     """``segmentation`` with the frames in ``edits`` replaced (lazily for lazy frames)."""
-    if not edits:
-        return segmentation
-    seg = as_frames(segmentation)
-    if isinstance(seg, LazyFrames):
-        return seg.map(lambda t, frame: edits.get(t, frame))
-    out = np.array(seg, copy=True)
-    for t, frame in edits.items():
-        out[t] = frame
-    return out
+    return changed_frames(segmentation, {t: partial(_replaced, by=frame) for t, frame in edits.items()})
+
+
+def _replaced(_: np.ndarray, by: np.ndarray) -> np.ndarray:
+    return by
 
 
 __all__ = ["split_merged", "edited_segmentation"]

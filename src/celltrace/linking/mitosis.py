@@ -33,11 +33,12 @@ merges them again (the synthetic movies), do too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from skimage.morphology import convex_hull_image
 
-from celltrace.frames import Frames, LazyFrames, as_frames
+from celltrace.frames import Frames, changed_frames
 
 Joins = dict[int, list[tuple[int, int]]]
 """Frame → pairs ``(a, b)`` of its (per-frame) labels: ``b``'s pixels become ``a``'s."""
@@ -152,15 +153,7 @@ def merge_pairs(frame: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
 
 def joined_segmentation(segmentation: Frames, joins: Joins) -> Frames:
     """``segmentation`` with the ``joins`` applied to their frames (lazily for lazy frames)."""
-    if not joins:
-        return segmentation
-    seg = as_frames(segmentation)
-    if isinstance(seg, LazyFrames):
-        return seg.map(lambda t, frame: merge_pairs(frame, joins[t]) if t in joins else frame)
-    out = np.array(seg, copy=True)
-    for t, pairs in joins.items():
-        out[t] = merge_pairs(out[t], pairs)
-    return out
+    return changed_frames(segmentation, {t: partial(merge_pairs, pairs=pairs) for t, pairs in joins.items()})
 
 
 def joined_labels(labels_per_frame: list[np.ndarray], joins: Joins) -> list[np.ndarray]:
