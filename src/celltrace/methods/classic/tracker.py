@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from celltrace.frames import Frames, spread
+from celltrace.frames import Frames, FrameStore, spread
 from celltrace.linking.features import measure_masks, object_features, radius_from_objects, segment_movie
 from celltrace.linking.merges import edited_segmentation, split_merged
 from celltrace.linking.mitosis import Joins, join_daughters, joined_labels, joined_segmentation, take_back_remerged
@@ -19,6 +20,7 @@ from celltrace.methods.classic.config import ClassicConfig
 from celltrace.movie import Movie
 from celltrace.segmentation import estimate_cell_radius, segment_nuclei
 from celltrace.segmentation.background import flatten_background
+from celltrace.segmentation.growth import grow_dim_objects
 from celltrace.segmentation.pieces import union_hull_ratio
 from celltrace.tracking import Tracking
 
@@ -45,15 +47,18 @@ class ClassicTracker(Tracker):
             return float(self.config.cell_radius)
         T = len(movie)
         ts = spread(T, self.config.radius_frames)
-        frames = [movie[int(t)] if self.config.background <= 0 else flatten_background(movie[int(t)], self.config.background)
-                  for t in ts]
+        frames = [self.flattened(movie[int(t)]) for t in ts]
         return estimate_cell_radius(frames, method=self.config.threshold_method, log=self.config.log_threshold,
                                     sigma_factor=self.config.radius_sigma_factor)
+
+    def flattened(self, image: np.ndarray) -> np.ndarray:
+        """``image`` with its uneven illumination removed (``background``), as it is segmented."""
+        return flatten_background(image, self.config.background) if self.config.background > 0 else image
 
     def segment(self, image: np.ndarray, radius: float, dtype: Any = np.uint32) -> np.ndarray:
         """Label image of one frame (labels 1..n)."""
         c = self.config
-        image = flatten_background(image, c.background) if c.background > 0 else image
+        image = self.flattened(image)
         return segment_nuclei(image, radius, sigma_factor=c.sigma_factor, threshold_method=c.threshold_method,
                               threshold_factor=c.threshold_factor, log=c.log_threshold, noise_k=c.noise_k,
                               min_size_factor=c.min_size_factor, distance_sigma_factor=c.distance_sigma_factor,
@@ -100,6 +105,21 @@ class ClassicTracker(Tracker):
                 joins.setdefault(t, []).extend(pairs)
         return links, joined_segmentation(segmentation, joins), joined_labels(labels, joins)
 
+    def grow_dim_rims(self, movie: Movie, segmentation: Frames, radius: float, progress: bool = False) -> Frames:
+        """Classic's own segmentation only, once the movie is linked: each frame's dim objects grown
+        into their faint rims (``dim_rim_factor``, :func:`~celltrace.segmentation.growth.grow_dim_objects`),
+        kept on disk like the segmentation (:class:`~celltrace.frames.FrameStore`). The links and
+        every division decision were made on the objects before it."""
+        c = self.config
+        store = FrameStore(tuple(segmentation.shape[1:]), segmentation.dtype, prefix="celltrace-seg-")
+        for t in tqdm(range(len(segmentation)), desc="classic: dim rims", unit="frame", disable=not progress):
+            store.append(grow_dim_objects(np.asarray(segmentation[t]), self.flattened(movie[t]), radius,
+                                          grow=c.dim_rim_factor, sigma_factor=c.dim_rim_sigma_factor,
+                                          noise_k=c.dim_rim_noise_k, dim_fraction=c.dim_rim_fraction,
+                                          margin=c.grow_residual_margin, max_area=c.grow_residual_max_area,
+                                          max_gain=c.dim_rim_max_gain))
+        return store.frames()
+
     # ------------------------------------------------------------------ tracking
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:
         """Segment (unless ``masks`` is given) and link every frame of ``movie``; returns a Tracking
@@ -132,6 +152,10 @@ class ClassicTracker(Tracker):
         if masks is None and self.config.divisions:
             links, segmentation, labels = self.mend_divisions(links, segmentation, objects, labels)
         timing["linking_s"] = time.perf_counter() - t0
+        if masks is None and self.config.dim_rim_factor > 0:
+            t0 = time.perf_counter()
+            segmentation = self.grow_dim_rims(movie, segmentation, radius, progress=progress)
+            timing["dim_rims_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         tracking = Tracking.from_links(segmentation, links, labels_per_frame=labels)
         timing["tracks_s"] = time.perf_counter() - t0
