@@ -78,6 +78,14 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     SIM+ BC(2) linking the GT markers 0.941 → 0.952, on classic's own masks spatial 0.412 → 0.452,
     LODO 0.400 → 0.423, the shift cases' mean 0.806 → 0.722 (one division, in the blur case); TRA
     within 0.004 on every case."""
+    division_max_cost: float = 1.6
+    """Largest accepted division cost (:attr:`LAPLinkingConfig.division_max_cost`, 1.5 there).
+    1.6 chosen on the generalization protocol (``benchmarks/results/classic-division-cost/``): SIM+
+    BC(2) LODO 0.717 → 0.745, two more of 02's 44 divisions found (costs 1.54 and 1.57: a condensed
+    mother off her daughters' midpoint, a continuing daughter over 0.7 of her mother), no false one
+    added, TRA 0.8944 → 0.8946; every other case unchanged in every measure (the GT markers linked:
+    BC(2) 0.965 either way). 1.7 adds a false division (LODO BC(2) 0.737); 2.0 cost classic's own
+    SIM+ masks 0.02 of BC(2) (``benchmarks/results/classic-division-max-cost/``)."""
     merge_ratio: float = 0.8
     """Merge two touching regions when the dimmer one is no brighter inside (median) than
     ``1 / merge_ratio`` × the seam where they meet: a protrusion cut off a large flat cell, not a
