@@ -33,15 +33,15 @@ no look-ahead), and the output folder is then again a complete CTC RES folder (`
   offline one; the radius is otherwise estimated on the first frame (offline: on frames spread
   over the movie). The linker's differences are listed in :mod:`celltrace.linking.online`; with
   the cell radius given, ``motion_gate_factor=0``, ``division_join_frames=0``,
-  ``division_piece_fraction=0``, ``split_merged_cells=False`` and ``dim_rim_factor=0`` classic's
-  live result is the offline one: offline, classic by default keeps a division's two daughters one
-  object for their first frame, joins a "daughter" whose branch ends inside her sister back to her
-  (:mod:`celltrace.linking.mitosis`), cuts a cell out of a neighbour she was merged with for a
-  gap's frames (:mod:`celltrace.linking.merges`) and, once the movie is linked, grows dim nuclei
-  into their faint rims (:func:`celltrace.segmentation.growth.grow_dim_objects`); all four rewrite
-  published masks. Live, the
+  ``division_piece_fraction=0`` and ``split_merged_cells=False`` classic's live result is the
+  offline one: offline, classic by default keeps a division's two daughters one object for their
+  first frame, joins a "daughter" whose branch ends inside her sister back to her
+  (:mod:`celltrace.linking.mitosis`) and cuts a cell out of a neighbour she was merged with for a
+  gap's frames (:mod:`celltrace.linking.merges`); all three rewrite published masks. Live, the
   division comes with the frame that shows the daughters and stays (unless its branch dies young,
-  as above), and a gap stays a gap.
+  as above), and a gap stays a gap. The method's step on one linked frame
+  (:meth:`~celltrace.methods.base.Tracker.finish_frame`; classic grows dim nuclei into their faint
+  rims) runs live as offline, before the frame is published.
 * **Methods.** Those that segment frame by frame and link with the standard LAP linker
   (:func:`live_linking`): classic, and caliban with ``linker='lap'`` (whose linker radius is
   measured on the first frame's objects, offline on all frames).
@@ -350,6 +350,7 @@ class Watcher:
             self.linker = OnlineLinker(self.linking, linking_radius(self.tracker, self.segmentation_radius, objects))
         tracks = self.linker.add(objects)
         n = self.linker.n_frames - 1
+        local = self.tracker.finish_frame(local, image, self.segmentation_radius)  # classic: dim rims, as offline
         mask = relabel(local, objects["label"].to_numpy(np.int64), tracks, label_dtype(self.linker.next_label - 1))
         self.cells.append(frame_measurements(mask, np.asarray(image, dtype=np.float64), n))
         self.files.append(path.name)

@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from celltrace.errors import CelltraceError
 from celltrace.frames import Frames
 from celltrace.movie import Movie
@@ -69,6 +71,13 @@ class Tracker(ABC):
     def weights_available(cls) -> bool:
         """Whether the method runs out of the box (no weights needed, or shipped weights present)."""
         return not cls.needs_weights
+
+    def finish_frame(self, labels: np.ndarray, image: np.ndarray, radius: float) -> np.ndarray:
+        """A frame's objects as published once they are linked: a step that needs one frame only and
+        may add pixels to objects, never create, remove or renumber one (live tracking applies it to
+        each frame before publishing it). ``radius``: the segmentation's cell radius. Default: the
+        objects as they are."""
+        return labels
 
     @abstractmethod
     def track(self, movie: Movie, masks: Frames | None = None, progress: bool = True) -> Tracking:

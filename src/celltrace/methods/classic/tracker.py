@@ -105,19 +105,24 @@ class ClassicTracker(Tracker):
                 joins.setdefault(t, []).extend(pairs)
         return links, joined_segmentation(segmentation, joins), joined_labels(labels, joins)
 
-    def grow_dim_rims(self, movie: Movie, segmentation: Frames, radius: float, progress: bool = False) -> Frames:
-        """Classic's own segmentation only, once the movie is linked: each frame's dim objects grown
-        into their faint rims (``dim_rim_factor``, :func:`~celltrace.segmentation.growth.grow_dim_objects`),
-        kept on disk like the segmentation (:class:`~celltrace.frames.FrameStore`). The links and
-        every division decision were made on the objects before it."""
+    def finish_frame(self, labels: np.ndarray, image: np.ndarray, radius: float) -> np.ndarray:
+        """Classic's own objects of one frame once linked: the dim ones grown into their faint rims
+        (``dim_rim_factor``, :func:`~celltrace.segmentation.growth.grow_dim_objects`; 0 = as they
+        are). Every link and division decision was made on the objects before it."""
         c = self.config
+        if c.dim_rim_factor <= 0:
+            return labels
+        return grow_dim_objects(labels, self.flattened(image), radius, grow=c.dim_rim_factor,
+                                sigma_factor=c.dim_rim_sigma_factor, noise_k=c.dim_rim_noise_k,
+                                dim_fraction=c.dim_rim_fraction, margin=c.grow_residual_margin,
+                                max_area=c.grow_residual_max_area, max_gain=c.dim_rim_max_gain)
+
+    def grow_dim_rims(self, movie: Movie, segmentation: Frames, radius: float, progress: bool = False) -> Frames:
+        """:meth:`finish_frame` of every frame of the linked movie, kept on disk like the
+        segmentation (:class:`~celltrace.frames.FrameStore`)."""
         store = FrameStore(tuple(segmentation.shape[1:]), segmentation.dtype, prefix="celltrace-seg-")
         for t in tqdm(range(len(segmentation)), desc="classic: dim rims", unit="frame", disable=not progress):
-            store.append(grow_dim_objects(np.asarray(segmentation[t]), self.flattened(movie[t]), radius,
-                                          grow=c.dim_rim_factor, sigma_factor=c.dim_rim_sigma_factor,
-                                          noise_k=c.dim_rim_noise_k, dim_fraction=c.dim_rim_fraction,
-                                          margin=c.grow_residual_margin, max_area=c.grow_residual_max_area,
-                                          max_gain=c.dim_rim_max_gain))
+            store.append(self.finish_frame(np.asarray(segmentation[t]), movie[t], radius))
         return store.frames()
 
     # ------------------------------------------------------------------ tracking
