@@ -6,9 +6,10 @@ For each CTC 02 sequence in ``../shared/data/ctc``: ``ClassicTracker.segment`` o
 frames spread over the movie (background flattening included, the cell radius estimated once
 beforehand), with today's defaults and with one stage switched off at a time — slope merging
 (``merge_ratio=0``), rim growth (``grow_factor=0``), its residual test (``grow_residual_k=0``) and the
-faint-object pass (``faint_noise_k=0``). Median seconds per frame over
-``--repeats`` passes (each pass segments every frame once, after one warm-up frame), one thread.
-Writes ``results.md`` (and prints it).
+faint-object pass (``faint_noise_k=0``); then the step on each frame once the movie is linked
+(``ClassicTracker.finish_frame``: dim nuclei grown into their faint rims, its own background
+flattening included). Median seconds per frame over ``--repeats`` passes (each pass segments every
+frame once, after one warm-up frame), one thread. Writes ``results.md`` (and prints it).
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ VARIANTS = {"defaults": {}, "no slope merging": {"merge_ratio": 0.0}, "no rim gr
             "no residual rim test": {"grow_residual_k": 0.0}, "no faint objects": {"faint_noise_k": 0.0}}
 
 
-def seconds_per_frame(tracker: ClassicTracker, frames: list, radius: float, repeats: int) -> float:
-    """Median over ``repeats`` passes of the mean time to segment one of ``frames``."""
-    tracker.segment(frames[0], radius)  # warm-up: imports, caches
+def seconds_per_frame(step, frames: list, repeats: int) -> float:
+    """Median over ``repeats`` passes of the mean time of ``step(frame)`` on one of ``frames``."""
+    step(frames[0])  # warm-up: imports, caches
     passes = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for f in frames:
-            tracker.segment(f, radius)
+            step(f)
         passes.append((time.perf_counter() - t0) / len(frames))
     return statistics.median(passes)
 
@@ -52,13 +53,17 @@ def main() -> None:
     a = ap.parse_args()
     lines = [f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, load "
              f"{os.getloadavg()[0]:.2f}, {a.frames} frames x {a.repeats} passes, one thread", "",
-             "| sequence | size | r (px) | " + " | ".join(f"{v} s/frame" for v in VARIANTS) + " |",
-             "|---|---|---|" + "---|" * len(VARIANTS)]
+             "| sequence | size | r (px) | " + " | ".join(f"{v} s/frame" for v in VARIANTS) + " | finish_frame s/frame |",
+             "|---|---|---|" + "---|" * (len(VARIANTS) + 1)]
     for seq in sorted(DATA.glob("*/02")):
         movie = open_movie(seq)
         frames = [movie[int(t)] for t in spread(len(movie), a.frames)]
         radius = ClassicTracker().estimate_radius(movie)
-        cells = [f"{seconds_per_frame(ClassicTracker(**p), frames, radius, a.repeats):.3f}" for p in VARIANTS.values()]
+        cells = [f"{seconds_per_frame(lambda f, t=ClassicTracker(**p): t.segment(f, radius), frames, a.repeats):.3f}"
+                 for p in VARIANTS.values()]
+        tracker = ClassicTracker()
+        segmented = {id(f): tracker.segment(f, radius) for f in frames}
+        cells.append(f"{seconds_per_frame(lambda f: tracker.finish_frame(segmented[id(f)], f, radius), frames, a.repeats):.3f}")
         h, w = frames[0].shape
         lines.append(f"| {seq.parent.name} | {h}×{w} | {radius:.1f} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)

@@ -215,6 +215,29 @@ def test_background_upsampling_by_matrices_is_bilinear_interpolation(coarse, fin
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape, k", [((690, 628), 2), ((37, 53), 4), ((5, 3), 8), ((64, 64), 1)])
+def test_block_reduce_is_the_min_max_and_mean_of_each_edge_padded_block(shape, k):
+    """The coarse grids of the background, the rim growth and the faint pass: each block's
+    minimum, maximum or mean, the image edge-padded to a multiple of ``k`` (a block loop)."""
+    from celltrace.segmentation.background import block_reduce
+
+    rng = np.random.default_rng(1)
+    img = (rng.random(shape) * 1000).astype(np.float32)
+    lab = rng.integers(0, 300, shape).astype(np.uint16)
+    padded = {a.dtype: np.pad(a, ((0, (-shape[0]) % k), (0, (-shape[1]) % k)), mode="edge") for a in (img, lab)}
+    H, W = padded[img.dtype].shape
+    for a, how, f in [(img, "min", np.min), (img, "mean", np.mean), (lab, "max", np.max)]:
+        got = block_reduce(a, k, how)
+        p = padded[a.dtype]
+        expected = np.array([[f(p[i:i + k, j:j + k].astype(np.float64)) for j in range(0, W, k)]
+                             for i in range(0, H, k)])
+        assert got.shape == (H // k, W // k)
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+        assert got.dtype == (np.float32 if how == "mean" else a.dtype)
+    with pytest.raises(ValueError, match="median"):
+        block_reduce(img, 2, "median")
+
+
 def test_flattening_leaves_a_flat_background_under_a_gradient():
     """A field 410 px wide with the background rising 0.13 grey levels per pixel and cells 20
     above it: the flattened background is flat across the field (the column medians within 1.5)

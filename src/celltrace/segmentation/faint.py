@@ -62,8 +62,8 @@ def add_faint_objects(labels: np.ndarray, image: np.ndarray, radius: float, nois
     H, W = lab.shape
     c = 4 if radius >= 16 and min(H, W) >= 32 else (2 if radius >= 8 and min(H, W) >= 16 else 1)
     r = float(radius) / c
-    img = block_reduce(np.asarray(image, np.float32), c, np.mean)
-    objects = block_reduce(lab, c, np.max) > 0
+    img = block_reduce(np.asarray(image, np.float32), c, "mean")
+    objects = block_reduce(lab, c, "max") > 0
     # distance to the nearest object (none in the frame: everything is far)
     dist = ndi.distance_transform_edt(~objects) if objects.any() else np.full(objects.shape, np.inf)
     free = dist > margin * r

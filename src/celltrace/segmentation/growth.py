@@ -47,8 +47,8 @@ def _coarse_grid(labels: np.ndarray, image: np.ndarray, radius: float
     belongs to it), the distance to the nearest object and that object's pixel."""
     H, W = labels.shape
     k = 2 if radius >= 8 and min(H, W) >= 16 else 1
-    img = block_reduce(np.asarray(image, np.float32), k, np.mean)
-    lab_c = block_reduce(labels, k, np.max)
+    img = block_reduce(np.asarray(image, np.float32), k, "mean")
+    lab_c = block_reduce(labels, k, "max")
     dist, (iy, ix) = ndi.distance_transform_edt(lab_c == 0, return_indices=True)
     return k, float(radius) / k, img, lab_c, dist, iy, ix
 
