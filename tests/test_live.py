@@ -28,7 +28,8 @@ from celltrace.io.snapshots import SnapshotFolder, link_or_copy
 from celltrace.live import FrameFeed, Watcher
 from celltrace.methods.classic import ClassicConfig
 from celltrace.synth import synthetic_movie
-from celltrace.tracking import Tracking
+from celltrace.tracking import Tracking, cell_table_of
+from celltrace.units import scale_of
 from conftest import REPO, crop_sequence
 
 GOWT1_BOX = (200, 200, 384, 384)  # 10 tracks and 2 gap links in the first 12 frames of GOWT1 02
@@ -164,6 +165,33 @@ def test_resume_continues_a_stopped_session_exactly(tmp_path):
     whole = Watcher(src, tmp_path / "RES_once", poll_s=0.01).run()
     same_result(read_ctc(out).validate(), read_ctc(whole.out).validate())
     pd.testing.assert_frame_equal(pd.read_csv(out / "cells.csv"), pd.read_csv(whole.out / "cells.csv"))
+
+
+def test_cells_csv_is_the_whole_table_at_every_version_though_final_rows_are_formatted_once(tmp_path):
+    """Each version's cells.csv is the text of the whole cell table formatted at once, with the
+    parents of that version, while the rows of final frames are formatted only once; parents that
+    change after their rows were published (a division taken back, a gap link) change in it."""
+    src = synthetic_sequence(tmp_path / "seq")
+    (src / "STOP").touch()
+    seen: dict[tuple[int, int], int] = {}
+    changed = []
+
+    def on_update(u) -> None:
+        text = (tmp_path / "RES" / "cells.csv").read_text(encoding="utf-8")
+        whole = cell_table_of(pd.concat(watcher.cells.frames, ignore_index=True), watcher.linker.lineage(),
+                              *scale_of(watcher.scale))
+        assert text == whole.to_csv(index=False, lineterminator="\n")
+        for f, lab, parent in whole[["frame", "label", "parent"]].itertuples(index=False):
+            if seen.setdefault((f, lab), parent) != parent:
+                changed.append((f, lab))
+                seen[(f, lab)] = parent
+        assert watcher.cells.formatted_frames == watcher.linker.final_frames  # the rest is formatted anew
+
+    watcher = Watcher(src, tmp_path / "RES", poll_s=0.01, pixel_size_um=(0.5, 0.5), frame_interval_s=30.0,
+                      on_update=on_update)
+    assert watcher.run().n_frames == 24
+    assert changed  # some rows' parents changed after they were first published
+    assert "y_um" in (tmp_path / "RES" / "cells.csv").read_text().partition("\n")[0]
 
 
 def test_scale_reaches_the_live_table_and_survives_resume(tmp_path):

@@ -223,6 +223,40 @@ def relabel(local: np.ndarray, labels: np.ndarray, tracks: np.ndarray, dtype: np
     return lut[local]
 
 
+class CellTableText:
+    """A live session's ``cells.csv``, kept so that each version costs the recent frames only.
+
+    ``frames[t]`` holds frame ``t``'s :func:`~celltrace.tracking.frame_measurements`. The table is
+    :func:`~celltrace.tracking.cell_table_of` of all of them, whose only column that can change
+    after a frame is published is ``parent``: the lineage's, final for the frames before the
+    linker's ``final_frames``. Those frames' rows are formatted once and kept as text
+    (``formatted_frames`` of them so far); the others are formatted at each version. The text is
+    the one ``to_csv`` writes for the whole table (each value is formatted on its own), and the
+    formatting no longer grows with the session (``benchmarks/live_long_session.py``)."""
+
+    def __init__(self, frames: list[pd.DataFrame] | None = None):
+        self.frames: list[pd.DataFrame] = list(frames or [])
+        self._final: list[str] = []   # CSV rows (no header) of frames 0..formatted_frames-1
+        self.formatted_frames = 0
+
+    def text(self, lineage: pd.DataFrame, final_frames: int, scale: dict[str, Any]) -> str:
+        """The CSV text (header first) of every frame's rows with their parents in ``lineage``;
+        frames before ``final_frames`` have final parents."""
+        def table(frames: list[pd.DataFrame]) -> pd.DataFrame:
+            return cell_table_of(pd.concat(frames, ignore_index=True), lineage, *scale_of(scale))
+
+        final = min(int(final_frames), len(self.frames))
+        if final > self.formatted_frames:
+            rows = table(self.frames[self.formatted_frames:final])
+            self._final.append(rows.to_csv(index=False, header=False, lineterminator="\n"))
+            self.formatted_frames = final
+        recent = table(self.frames[self.formatted_frames:] or self.frames[-1:])  # the last frame: the header
+        if self.formatted_frames == len(self.frames):
+            recent = recent.iloc[:0]
+        header, _, rows = recent.to_csv(index=False, lineterminator="\n").partition("\n")
+        return header + "\n" + "".join(self._final) + rows
+
+
 # ---------------------------------------------------------------------- the session
 @dataclass
 class FrameUpdate:
@@ -288,7 +322,7 @@ class Watcher:
         self.date = datetime.now().astimezone().isoformat(timespec="seconds")
         self.files: list[str] = []
         self.latencies: list[float] = []
-        self.cells: list[pd.DataFrame] = []
+        self.cells = CellTableText()
         self.linker: OnlineLinker | None = None
         self._segment: Callable[[np.ndarray], np.ndarray] | None = None
         saved = self._load_state(method) if resume else None
@@ -328,7 +362,7 @@ class Watcher:
         self.linker = OnlineLinker.from_state(self.linking, saved["linker"], arrays)
         table = pd.read_csv(current / "cells.csv").drop(columns="parent")
         by_frame = {int(t): rows.reset_index(drop=True) for t, rows in table.groupby("frame")}
-        self.cells = [by_frame.get(t, table.iloc[:0]) for t in range(self.linker.n_frames)]
+        self.cells = CellTableText([by_frame.get(t, table.iloc[:0]) for t in range(self.linker.n_frames)])
 
     # ------------------------------------------------------------------ one frame
     def process(self, number: int, path: Path, image: np.ndarray) -> FrameUpdate:
@@ -352,7 +386,7 @@ class Watcher:
         n = self.linker.n_frames - 1
         local = self.tracker.finish_frame(local, image, self.segmentation_radius)  # classic: dim rims, as offline
         mask = relabel(local, objects["label"].to_numpy(np.int64), tracks, label_dtype(self.linker.next_label - 1))
-        self.cells.append(frame_measurements(mask, np.asarray(image, dtype=np.float64), n))
+        self.cells.frames.append(frame_measurements(mask, np.asarray(image, dtype=np.float64), n))
         self.files.append(path.name)
         self._publish(mask, number)
         latency = time.time() - written
@@ -376,8 +410,8 @@ class Watcher:
             write_frame(tmp / f"mask{T - 1:0{digits}d}.tif", mask)
             lineage = self.linker.lineage()
             write_lineage(lineage, tmp / "res_track.txt")
-            table = cell_table_of(pd.concat(self.cells, ignore_index=True), lineage, *scale_of(self.scale))
-            table.to_csv(tmp / "cells.csv", index=False)
+            (tmp / "cells.csv").write_text(self.cells.text(lineage, self.linker.final_frames, self.scale),
+                                           encoding="utf-8", newline="")
             write_run(tmp, self._run_record(T))
             self._save_state(tmp / STATE_FILE, number)
 
@@ -442,4 +476,4 @@ class Watcher:
                            latencies_s=list(self.latencies), out=self.out)
 
 
-__all__ = ["Watcher", "FrameFeed", "FrameUpdate", "LiveSummary", "live_linking", "linking_radius", "online_segmenter", "relabel", "SENTINEL", "STATE_FILE"]
+__all__ = ["Watcher", "CellTableText", "FrameFeed", "FrameUpdate", "LiveSummary", "live_linking", "linking_radius", "online_segmenter", "relabel", "SENTINEL", "STATE_FILE"]
