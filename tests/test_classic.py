@@ -326,3 +326,19 @@ def test_a_division_whose_cost_is_just_over_the_linkers_limit_is_found():
     strict = divisions(ClassicTracker(cell_radius=17.0, division_max_cost=1.5).track(frames, progress=False).validate())
     assert ClassicConfig().division_max_cost == 1.6
     assert default == strict | {(24, 10)} and strict == {(23, 8), (27, 1), (28, 2)}
+
+
+def test_a_movie_of_camera_noise_gets_no_cells_and_a_warning():
+    """No cell on the frames the radius is estimated on: camera noise measures about 2 px (at which
+    classic finds over a thousand "cells" a frame); classic warns, uses 10 px and finds nothing."""
+    from celltrace.errors import CelltraceWarning
+    from celltrace.methods.classic.tracker import NO_CELL_RADIUS
+
+    rng = np.random.default_rng(1)
+    frames = rng.poisson(100, (4, 300, 400)).astype(np.uint16)
+    unchecked = ClassicTracker(min_cell_radius=0).estimate_radius(celltrace.Movie(frames=frames))
+    assert unchecked < 3.0 and ClassicTracker().segment(frames[0], unchecked).max() > 500
+    with pytest.warns(CelltraceWarning, match=r"no cell on frames 0, 2, 3 to estimate the cell radius"):
+        result = ClassicTracker().track(frames, progress=False).validate()
+    assert result.meta["cell_radius"] == NO_CELL_RADIUS
+    assert result.n_tracks == 0 and not np.asarray(result.masks).any()

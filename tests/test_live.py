@@ -194,6 +194,37 @@ def test_cells_csv_is_the_whole_table_at_every_version_though_final_rows_are_for
     assert "y_um" in (tmp_path / "RES" / "cells.csv").read_text().partition("\n")[0]
 
 
+def test_a_session_that_starts_on_blank_frames_sizes_its_cells_on_the_first_frame_that_shows_some(tmp_path):
+    """Three frames of camera noise, then a movie: the radius and the linker come from the first
+    frame with cells (a noise frame measured 2 px and gave a thousand "cells"), the blank frames
+    stay empty, and the rest is what a session starting on the movie gives."""
+    movie = synthetic_sequence(tmp_path / "movie", frames=8)
+    first = tifffile.imread(movie / "t000.tif")
+    level = float(np.median(first))
+    noise = 1.4826 * float(np.median(np.abs(first[first <= level] - level)))
+    rng = np.random.default_rng(0)
+    src = tmp_path / "acquisition"
+    src.mkdir()
+    for t in range(3):
+        blank = np.clip(rng.normal(level, max(noise, 1.0), first.shape), 0, None).astype(first.dtype)
+        tifffile.imwrite(src / f"t{t:03d}.tif", blank)
+    for t, f in enumerate(sorted(movie.glob("t*.tif"))):
+        tifffile.imwrite(src / f"t{t + 3:03d}.tif", tifffile.imread(f))
+    (src / "STOP").touch()
+    (movie / "STOP").touch()
+    blank_first = Watcher(src, tmp_path / "RES", poll_s=0.01)
+    assert blank_first.run().n_frames == 11
+    plain = Watcher(movie, tmp_path / "RES_plain", poll_s=0.01)
+    plain.run()
+    assert blank_first.segmentation_radius == plain.segmentation_radius > 3
+    assert blank_first.linker.radius == plain.linker.radius
+    a, b = read_ctc(tmp_path / "RES").validate(), read_ctc(tmp_path / "RES_plain").validate()
+    assert all(not np.asarray(a.masks[t]).any() for t in range(3))
+    for t in range(8):
+        assert np.array_equal(np.asarray(a.masks[t + 3]) > 0, np.asarray(b.masks[t]) > 0)
+    assert a.n_tracks == b.n_tracks
+
+
 def test_scale_reaches_the_live_table_and_survives_resume(tmp_path):
     src = synthetic_sequence(tmp_path / "seq", frames=8)
     out = tmp_path / "RES"

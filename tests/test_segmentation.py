@@ -56,6 +56,14 @@ def test_estimate_radius_of_disks():
     assert estimate_cell_radius(img) == pytest.approx(15, rel=0.15)
 
 
+def test_the_estimate_says_when_it_finds_nothing():
+    """With no default, an image without foreground has no radius (``None``), not 10 px."""
+    assert estimate_cell_radius(np.zeros((64, 64), np.uint16), default=None) is None
+    assert estimate_cell_radius(np.zeros((64, 64), np.uint16)) == 10.0
+    img = disks((200, 200), [(40, 40), (40, 150), (150, 60), (140, 150)], radius=6)
+    assert estimate_cell_radius(img, sigma_factor=0.1, default=None) == pytest.approx(6, rel=0.15)
+
+
 @pytest.mark.parametrize("radius", [4, 6])
 def test_estimate_radius_of_small_disks_with_scaled_smoothing(radius):
     """A fixed 2 px blur widens a small disk by about 2 px; smoothing with 0.1 r does not."""

@@ -30,8 +30,8 @@ no look-ahead), and the output folder is then again a complete CTC RES folder (`
   version holds the online state (``live_state.npz``), so ``resume=True`` continues a stopped
   session exactly where its last version left off.
 * **How close to ``celltrace track``.** With a given ``cell_radius`` the segmentation is the
-  offline one; the radius is otherwise estimated on the first frame (offline: on frames spread
-  over the movie). The linker's differences are listed in :mod:`celltrace.linking.online`; with
+  offline one; the radius is otherwise estimated on the first frame that shows a cell (frames
+  before it, a blank field, are published empty; offline: on frames spread over the movie). The linker's differences are listed in :mod:`celltrace.linking.online`; with
   the cell radius given, ``motion_gate_factor=0``, ``division_join_frames=0``,
   ``division_piece_fraction=0`` and ``split_merged_cells=False`` classic's live result is the
   offline one: offline, classic by default keeps a division's two daughters one object for their
@@ -202,7 +202,8 @@ def online_segmenter(tracker: Tracker, first: np.ndarray | None = None,
                      radius: float | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
     """``(segment, radius)``: ``segment(image)`` labels one frame with ``tracker`` at the cell
     radius ``radius`` when given (a resumed session's), else the one the method estimates on the
-    first frame ``first`` alone (offline: on frames spread over the movie)."""
+    frame ``first`` alone (offline: on frames spread over the movie). The watcher calls it on each
+    frame until one holds a cell."""
     live_linking(tracker)
     if radius is None:
         if first is None:
@@ -376,12 +377,18 @@ class Watcher:
         frame = Movie(frames=image[None], source=path)  # NaN/inf pixels repaired as celltrace.track does
         image = frame[0]
         frame.warn_nonfinite()
-        if self._segment is None:
-            self._segment, self.segmentation_radius = online_segmenter(self.tracker, image)
+        seen = self.linker is not None and self.linker.next_label > 1  # a cell was found before
+        if not seen:  # the radius comes from the first frame that shows a cell
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CelltraceWarning)  # "no cell on frame 0": estimated again next frame
+                self._segment, self.segmentation_radius = online_segmenter(self.tracker, image)
         local = self._segment(image)
         objects = object_features(local)
-        if self.linker is None:
+        if not seen:  # a new linker at the radius of this frame, after the empty frames so far
+            empty = 0 if self.linker is None else self.linker.n_frames
             self.linker = OnlineLinker(self.linking, linking_radius(self.tracker, self.segmentation_radius, objects))
+            for _ in range(empty):
+                self.linker.add(objects.iloc[:0])
         tracks = self.linker.add(objects)
         n = self.linker.n_frames - 1
         local = self.tracker.finish_frame(local, image, self.segmentation_radius)  # classic: dim rims, as offline

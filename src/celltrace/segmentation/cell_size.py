@@ -28,7 +28,7 @@ def component_radii(mask: np.ndarray) -> np.ndarray:
 
 
 def foreground_radius(masks: np.ndarray | Iterable[np.ndarray], min_radius: float = 2.0,
-                      default: float = 10.0) -> float:
+                      default: float | None = 10.0) -> float | None:
     """Area-weighted median of the inscribed-disk radius ``r_k = max D`` over the connected
     components of one foreground mask or several (pooled); components with ``r_k < min_radius``
     are ignored; ``default`` when nothing is left."""
@@ -46,7 +46,7 @@ def foreground_radius(masks: np.ndarray | Iterable[np.ndarray], min_radius: floa
         weights.append(area[keep])
     allr = np.concatenate(radii) if radii else np.zeros(0)
     if allr.size == 0:
-        return float(default)
+        return None if default is None else float(default)
     w = np.concatenate(weights).astype(np.float64)
     order = np.argsort(allr)
     cum = np.cumsum(w[order])
@@ -54,12 +54,14 @@ def foreground_radius(masks: np.ndarray | Iterable[np.ndarray], min_radius: floa
 
 
 def estimate_cell_radius(image: np.ndarray | Iterable[np.ndarray], sigma: float = 2.0, method: str = "li",
-                         min_radius: float = 2.0, default: float = 10.0, log: bool = False,
-                         sigma_factor: float = 0.0, iterations: int = 4) -> float:
+                         min_radius: float = 2.0, default: float | None = 10.0, log: bool = False,
+                         sigma_factor: float = 0.0, iterations: int = 4) -> float | None:
     """Typical cell radius in pixels: :func:`foreground_radius` of the thresholded frames.
 
     ``image`` is one 2D frame or several (their radii are pooled). Components whose inscribed
-    radius is under ``min_radius`` (noise) are ignored; ``default`` is returned when nothing is found.
+    radius is under ``min_radius`` (noise) are ignored; ``default`` is returned when nothing is
+    found (``None``: say so). A frame of camera noise alone thresholds into specks, whose estimate
+    is about 2 px.
 
     The frames are smoothed with ``sigma`` pixels before the threshold. That blur widens each
     foreground component by about ``sigma``, which a small cell's radius does not absorb: with a
@@ -71,15 +73,18 @@ def estimate_cell_radius(image: np.ndarray | Iterable[np.ndarray], sigma: float 
     """
     frames = [image] if isinstance(image, np.ndarray) and image.ndim == 2 else list(image)
 
-    def radius(s: float) -> float:
+    def radius(s: float) -> float | None:
         masks = (foreground_mask(f, sigma=s, method=method, min_size=int(np.pi * min_radius ** 2), log=log)
                  for f in frames)
         return foreground_radius(masks, min_radius=min_radius, default=default)
 
     r, used = radius(sigma), sigma
-    for _ in range(iterations if sigma_factor > 0 else 0):
+    for _ in range(iterations if sigma_factor > 0 and r is not None else 0):
         s = min(sigma, sigma_factor * r)
         if abs(s - used) < 0.05 * used:
             break
-        r, used = radius(s), s
+        refined = radius(s)
+        if refined is None:  # (default None) the finer blur found nothing: keep the last estimate
+            break
+        r, used = refined, s
     return r

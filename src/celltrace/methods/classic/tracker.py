@@ -4,12 +4,14 @@ gap closing. No learning, no weights."""
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from celltrace.errors import CelltraceWarning
 from celltrace.frames import Frames, FrameStore, spread
 from celltrace.linking.features import measure_masks, object_features, radius_from_objects, segment_movie
 from celltrace.linking.merges import edited_segmentation, split_merged
@@ -23,6 +25,10 @@ from celltrace.segmentation.background import flatten_background
 from celltrace.segmentation.growth import grow_dim_objects
 from celltrace.segmentation.pieces import union_hull_ratio
 from celltrace.tracking import Tracking
+
+
+NO_CELL_RADIUS = 10.0
+"""The cell radius (px) classic uses when the frames it estimates it on show no cell."""
 
 
 @register
@@ -42,14 +48,22 @@ class ClassicTracker(Tracker):
 
     # ------------------------------------------------------------------ segmentation
     def estimate_radius(self, movie: Movie) -> float:
-        """``cell_radius`` from the config, else estimated on a few frames spread over the movie."""
+        """``cell_radius`` from the config, else estimated on a few frames spread over the movie;
+        :data:`NO_CELL_RADIUS`, with a warning, when those frames show no cell (an estimate under
+        ``min_cell_radius``: the specks of camera noise)."""
         if self.config.cell_radius is not None:
             return float(self.config.cell_radius)
         T = len(movie)
-        ts = spread(T, self.config.radius_frames)
-        frames = [self.flattened(movie[int(t)]) for t in ts]
-        return estimate_cell_radius(frames, method=self.config.threshold_method, log=self.config.log_threshold,
-                                    sigma_factor=self.config.radius_sigma_factor)
+        ts = [int(t) for t in spread(T, self.config.radius_frames)]
+        frames = [self.flattened(movie[t]) for t in ts]
+        r = estimate_cell_radius(frames, method=self.config.threshold_method, log=self.config.log_threshold,
+                                 sigma_factor=self.config.radius_sigma_factor, default=None)
+        if r is None or r < self.config.min_cell_radius:  # nothing, or the specks of camera noise
+            where = f"frame {ts[0]}" if len(ts) == 1 else f"frames {', '.join(map(str, ts))}"
+            warnings.warn(f"classic: no cell on {where} to estimate the cell radius from; using {NO_CELL_RADIUS:g} px "
+                          f"(give it with --param cell_radius=R)", CelltraceWarning, stacklevel=2)
+            return NO_CELL_RADIUS
+        return r
 
     def flattened(self, image: np.ndarray) -> np.ndarray:
         """``image`` with its uneven illumination removed (``background``), as it is segmented."""
