@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import tifffile
 
 from celltrace import Tracking
@@ -63,8 +64,6 @@ def test_weights_marked_unusable_warn_when_loaded(tmp_path):
     """A manifest saying ``"usable": false`` makes loading the weights warn, naming why."""
     import shutil
 
-    import pytest
-
     weights = tmp_path / "dn.pt"
     shutil.copy(DEFAULT_WEIGHTS, weights)
     weights.with_suffix(".json").write_text(json.dumps({"usable": False, "usable_why": "undertrained"}))
@@ -73,10 +72,13 @@ def test_weights_marked_unusable_warn_when_loaded(tmp_path):
 
 
 def test_an_almost_empty_field_is_not_enlarged_past_twice():
-    """The centre crop of SIM+ 02's right part (the protocol's "crop 0.5 centre" shift) holds almost
-    no cells: the radius estimate collapses to ~2 px, which would enlarge the movie 4.5 times for the
-    network (8.6 s a frame); the scale is capped at ``MAX_UPSAMPLING``."""
+    """The centre crop of SIM+ 02's right part (the protocol's "crop 0.5 centre" shift) holds no
+    cell: its radius estimate was the ~2 px of noise specks, which would enlarge the movie 4.5 times
+    for the network (8.6 s a frame). Classic now refuses such an estimate (10 px and a warning),
+    and the scale is capped at ``MAX_UPSAMPLING`` whatever the radius."""
+    from celltrace.errors import CelltraceWarning
     from celltrace.methods.classic import ClassicTracker
+    from celltrace.methods.classic.tracker import NO_CELL_RADIUS
     from celltrace.movie import Movie
     from celltrace.nn.scaling import MAX_UPSAMPLING, network_scale
     from celltrace.protocol import SHIFT_SUITE, shift_cases, spatial_cases
@@ -85,8 +87,11 @@ def test_an_almost_empty_field_is_not_enlarged_past_twice():
     centre = [s for s in SHIFT_SUITE if s.name == "crop 0.5 centre"]
     case = shift_cases(base, centre)[0]
     movie = Movie(frames=case.frames)
-    assert ClassicTracker().estimate_radius(movie) < 5  # the collapse this guards against
-    result = load_tracker("distnet2d").track(movie, progress=False)
-    assert result.meta["network_scale"] == MAX_UPSAMPLING
+    assert ClassicTracker(min_cell_radius=0).estimate_radius(movie) < 5  # the collapse this guards against
+    with pytest.warns(CelltraceWarning, match="no cell on frames"):
+        assert ClassicTracker().estimate_radius(movie) == NO_CELL_RADIUS
+    with pytest.warns(CelltraceWarning, match="no cell on frames"):
+        result = load_tracker("distnet2d").track(movie, progress=False)
+    assert result.meta["network_scale"] <= MAX_UPSAMPLING
     assert result.masks.shape == case.frames.shape
     assert network_scale(10, 30) == 10 / 30 and network_scale(10, 1e-9) == MAX_UPSAMPLING
