@@ -186,7 +186,9 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     that average, for objects whose contrast is under ``dim_rim_fraction`` × the median of the
     frame's objects and whose area is under ``grow_residual_max_area pi r^2``: a nucleus barely above
     the noise whose threshold kept only its middle. The links, divisions and their costs are those of
-    the objects before it. Not applied to masks the user gives (``--masks``), nor live; 0 = off.
+    the objects before it. Not applied to masks the user gives (``--masks``); live tracking
+    applies it to each frame before publishing it
+    (:meth:`~celltrace.methods.classic.tracker.ClassicTracker.finish_frame`); 0 = off.
     1 with ``dim_rim_sigma_factor`` 0.45, ``dim_rim_noise_k`` 1.5, ``dim_rim_fraction`` 0.7 and
     ``dim_rim_max_gain`` 1.5 chosen on the generalization protocol
     (``benchmarks/results/classic-dim-rims/``): SIM+ TRA spatial 0.852 → 0.865, LODO 0.882 → 0.894
