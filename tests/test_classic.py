@@ -342,3 +342,28 @@ def test_a_movie_of_camera_noise_gets_no_cells_and_a_warning():
         result = ClassicTracker().track(frames, progress=False).validate()
     assert result.meta["cell_radius"] == NO_CELL_RADIUS
     assert result.n_tracks == 0 and not np.asarray(result.masks).any()
+
+
+def test_a_frame_is_flattened_once_and_a_changed_frame_again():
+    """Live tracking segments a frame and then finishes it; classic flattens it once for both
+    (the last result, read-only, is reused for a frame of the same bytes), and a frame whose
+    pixels changed, even in the same buffer, is flattened afresh."""
+    import pickle
+
+    movie = open_movie(ctc_sequence("Fluo-N2DH-GOWT1"))
+    image = np.array(movie[10][300:556, 300:556])
+    tracker = ClassicTracker()
+    first = tracker.flattened(image)
+    assert tracker.flattened(image.copy()) is first  # same content, another array
+    assert not first.flags.writeable
+    fresh = ClassicTracker().flattened(image)
+    np.testing.assert_array_equal(first, fresh)
+    image[100:120, 100:120] += 50  # the caller reuses its buffer for other pixels
+    changed = tracker.flattened(image)
+    assert changed is not first
+    np.testing.assert_array_equal(changed, ClassicTracker().flattened(image))
+    assert pickle.loads(pickle.dumps(tracker))._last_flattened is None  # the cache does not travel
+    radius = 30.0
+    labels = tracker.segment(image, radius)
+    np.testing.assert_array_equal(tracker.finish_frame(labels, image, radius),
+                                  ClassicTracker().finish_frame(labels, image, radius))

@@ -3,6 +3,7 @@ gap closing. No learning, no weights."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from typing import Any
@@ -45,6 +46,10 @@ class ClassicTracker(Tracker):
         self.config = config if config is not None else ClassicConfig.from_params(**params)
         if config is not None and params:
             self.config = ClassicConfig.from_params(**{**vars(config), **params})
+        self._last_flattened: tuple[tuple, np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_last_flattened": None}  # a cache, not state: never pickled
 
     # ------------------------------------------------------------------ segmentation
     def estimate_radius(self, movie: Movie) -> float:
@@ -66,8 +71,23 @@ class ClassicTracker(Tracker):
         return r
 
     def flattened(self, image: np.ndarray) -> np.ndarray:
-        """``image`` with its uneven illumination removed (``background``), as it is segmented."""
-        return flatten_background(image, self.config.background) if self.config.background > 0 else image
+        """``image`` with its uneven illumination removed (``background``), as it is segmented.
+
+        The last frame's result is kept (read-only) and returned again for a frame of the same
+        shape, dtype and content (BLAKE2b of its bytes: 3 ms for a 1024² frame, the flattening
+        30 ms): live tracking segments a frame and then finishes it (:meth:`finish_frame`), and
+        flattened it twice before."""
+        if self.config.background <= 0:
+            return image
+        image = np.ascontiguousarray(image)
+        key = (image.shape, image.dtype.str, hashlib.blake2b(image.data, digest_size=16).digest())
+        cached = self._last_flattened  # one read: (key, value) are replaced together
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        flat = flatten_background(image, self.config.background)
+        flat.setflags(write=False)  # shared with the next caller of the same frame
+        self._last_flattened = (key, flat)
+        return flat
 
     def segment(self, image: np.ndarray, radius: float, dtype: Any = np.uint32) -> np.ndarray:
         """Label image of one frame (labels 1..n)."""
