@@ -14,7 +14,7 @@ from celltrace.methods.caliban import CalibanSegConfig
 from celltrace.methods.caliban.seg_targets import SegBatches, seg_loss
 from celltrace.methods.caliban.segmentation_model import CalibanSegModel
 from celltrace.movie import open_movie
-from celltrace.shifts import (DIM_SUITE, PHOTOMETRIC, QUICK_SUITE, SHIFT_SUITE, Photometric, Shift, crop_window,
+from celltrace.shifts import (DIM_DRAWS, DIM_SUITE, PHOTOMETRIC, QUICK_SUITE, SHIFT_SUITE, Photometric, Shift, crop_window,
                               restrict_lineage)
 from celltrace.tracking import make_lineage
 from celltrace.train import fit, frame_refs
@@ -85,6 +85,26 @@ def test_dim_shift_dims_the_same_half_of_the_cells_in_every_frame():
         Shift("dim", 0.3).apply(frames)
     with pytest.raises(ValueError, match="0 <= value <= 1"):
         Shift("dim", 1.5)
+
+
+def test_the_dim_draws_dim_other_cells_each_in_about_half_of_them():
+    """GOWT1 02's labels (first 4 frames, top half): the DIM_DRAWS draws are distinct halves,
+    each track is dimmed in half of them (± one draw), and draw 0 is the protocol's earlier
+    single draw (the first half of the seed-0 permutation)."""
+    full = read_ctc(ctc_gt("Fluo-N2DH-GOWT1"))
+    masks = np.stack([np.asarray(full.masks[t])[:512] for t in range(4)])
+    frames = np.full(masks.shape, 10.0, np.float32) + 50.0 * (masks > 0)
+    labels = np.unique(masks[masks > 0])
+    dimmed = []
+    for draw in range(DIM_DRAWS):
+        out, _ = Shift("dim", 0.3, seed=draw).apply(frames, restrict_lineage(masks, full.lineage))
+        dimmed.append(frozenset(lab for lab in labels if out[masks == lab].mean() < 50.0))
+    assert len(set(dimmed)) == DIM_DRAWS
+    k = int(np.ceil(0.5 * labels.size))
+    assert all(len(d) == k for d in dimmed)
+    counts = [sum(lab in d for d in dimmed) for lab in labels]
+    assert min(counts) >= DIM_DRAWS * k // labels.size - 1 and max(counts) <= -(-DIM_DRAWS * k // labels.size) + 1
+    assert dimmed[0] == frozenset(np.random.default_rng(0).permutation(labels)[:k].tolist())
 
 
 def test_sparse_and_dense_crops_differ_in_density(sim_clip):

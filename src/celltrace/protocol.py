@@ -9,8 +9,8 @@ flatters a learned model. Every case here is data the scored model did not train
 * ``shift`` — the spatial hold-out re-rendered by each :data:`celltrace.shifts.SHIFT_SUITE`
   shift (gain, offset, background, gamma, contrast, noise, blur, pixel size, image size,
   sparser / denser fields), scored per shift and summarised by mean and worst case;
-* ``dim`` — the spatial hold-out with half of its cells dimmed to 0.5 and 0.3 of their contrast
-  (:data:`celltrace.shifts.DIM_SUITE`): dim nuclei beside bright ones, which every method missed
+* ``dim`` — the spatial hold-out with half of its cells dimmed to 0.5 and 0.3 of their contrast,
+  four draws of which half each (:data:`celltrace.shifts.DIM_SUITE`): dim nuclei beside bright ones, which every method missed
   or matched off-centre on GOWT1 01 (2–3 of ~25 per frame);
 * ``psc`` — a real phase-contrast movie (PhC-C2DL-PSC, another modality) against its silver
   truth (segmentation only: SEG and detection F1);

@@ -17,7 +17,7 @@ kind            frames ``I'`` (masks unchanged unless said)
 ``pixel_size``  frames and masks resampled by ``v`` (v < 1: larger pixels / lower magnification)
 ``crop``        a ``v``-fraction window of the field: ``where`` = ``centre``, ``sparse``
                 (fewest cells) or ``dense`` (most cells)
-``dim``         half of the tracks (drawn with ``seed``) keep ``v`` of their contrast:
+``dim``         half of the tracks (draw ``seed`` of :data:`DIM_DRAWS`) keep ``v`` of their contrast:
                 ``b + (I − b)·(1 − (1 − v)·φ)``, ``b`` the frame's median, ``φ`` their markers grown
                 by half their equivalent radius (a marker may be half a nucleus), other cells'
                 markers left out, blurred by 2 px (needs the ground truth)
@@ -79,6 +79,8 @@ class Shift:
     def name(self) -> str:
         if self.kind == "crop":
             return f"crop {self.value:g} {self.where}"
+        if self.kind == "dim" and self.seed:
+            return f"dim {self.value:g} draw {self.seed}"
         return f"{self.kind} {self.value:g}"
 
     def frames(self, frames: np.ndarray, lo: float, s: float) -> np.ndarray:
@@ -114,7 +116,7 @@ class Shift:
         if self.kind == "dim":
             if gt is None:
                 raise ValueError("the dim shift needs the ground-truth masks (which cells to dim)")
-            return dim_cells(f, np.asarray(gt.masks), self.value, seed=self.seed), gt
+            return dim_cells(f, np.asarray(gt.masks), self.value, draw=self.seed, draws=DIM_DRAWS), gt
         masks = None if gt is None else np.asarray(gt.masks)
         if self.kind == "pixel_size":
             z = float(self.value)
@@ -132,17 +134,22 @@ class Shift:
 
 
 def dim_cells(frames: np.ndarray, masks: np.ndarray, factor: float, fraction: float = 0.5, seed: int = 0,
-              grow: float = 0.5, sigma: float = 2.0) -> np.ndarray:
-    """Frames (float32) in which a ``fraction`` of the tracks (the first ``ceil(fraction · n)`` of
-    the ``n`` labels of ``masks`` permuted with ``seed``) keep ``factor`` of their contrast over the
-    frame's median ``b``: ``b + (I − b)·(1 − (1 − factor)·φ)``, ``φ`` their markers grown by
+              grow: float = 0.5, sigma: float = 2.0, draw: int = 0, draws: int = 1) -> np.ndarray:
+    """Frames (float32) in which a ``fraction`` of the tracks keep ``factor`` of their contrast over
+    the frame's median ``b``: ``b + (I − b)·(1 − (1 − factor)·φ)``, ``φ`` their markers grown by
     ``grow`` × their equivalent radius, without the other markers, blurred by ``sigma`` px. The
-    same cells are dim in every frame."""
+    same cells are dim in every frame. Which: the ``n`` labels of ``masks`` permuted with ``seed``,
+    then ``ceil(fraction · n)`` consecutive ones (cyclically) from position ``⌊draw · n / draws⌋``:
+    over ``draws`` draws each track is dimmed in a ``fraction`` of them (as many draws of random
+    halves would on average, where a few can repeat a half when ``n`` is small), and draw 0 is the
+    first ``ceil(fraction · n)`` of the permutation."""
     f = np.asarray(frames, dtype=np.float32)
     m = np.asarray(masks)
     labels = np.unique(m)
     labels = labels[labels > 0]
-    dim = np.random.default_rng(seed).permutation(labels)[: int(np.ceil(fraction * labels.size))]
+    order = np.random.default_rng(seed).permutation(labels)
+    start = (draw % max(draws, 1)) * labels.size // max(draws, 1)
+    dim = order[(start + np.arange(int(np.ceil(fraction * labels.size)))) % max(labels.size, 1)]
     out = np.empty_like(f)
     for t in range(f.shape[0]):
         sel = np.isin(m[t], dim)
@@ -246,10 +253,17 @@ SHIFT_SUITE: tuple[Shift, ...] = (
 """The shift suite of the generalization protocol: gain, offset, uneven background, gamma,
 contrast, noise, blur, pixel size ×0.6 / ×1.5, a smaller image, sparser and denser fields."""
 
-DIM_SUITE: tuple[Shift, ...] = (Shift("dim", 0.5), Shift("dim", 0.3))
-"""The protocol's ``dim`` family: half of the cells at 0.5 and at 0.3 of their contrast (dim nuclei
-beside bright ones; the held-out GOWT1 01 has 2–3 in ~25 per frame that every method missed or
-matched off-centre)."""
+DIM_DRAWS = 4
+"""Draws of which half of the cells are dimmed, per contrast level (:func:`dim_cells`: each cell
+in two of the four). One draw decides whether the dimmest nucleus of a field is dimmed, and the
+score with it: GOWT1's spatial hold-out at 0.3, classic, eight random halves: TRA 0.988, 0.930,
+0.988, 0.896, 0.893, 0.895, 0.988, 0.925 (its one nucleus 5 grey levels above the background
+becomes 1.5; ``benchmarks/results/dim-draws/``); the protocol had only the first."""
+
+DIM_SUITE: tuple[Shift, ...] = tuple(Shift("dim", v, seed=d) for v in (0.5, 0.3) for d in range(DIM_DRAWS))
+"""The protocol's ``dim`` family: half of the cells at 0.5 and at 0.3 of their contrast, in
+:data:`DIM_DRAWS` draws each (dim nuclei beside bright ones; the held-out GOWT1 01 has 2–3 in ~25
+per frame that every method missed or matched off-centre)."""
 
 QUICK_SUITE: tuple[Shift, ...] = (Shift("gamma", 2.0), Shift("noise", 0.15), Shift("pixel_size", 0.6))
 """Three shifts of different families, for the quick protocol (CI)."""
@@ -330,5 +344,5 @@ def random_photometric(image: np.ndarray, rng: np.random.Generator, strength: fl
     return Photometric.draw(rng, strength).apply(image)
 
 
-__all__ = ["Shift", "SHIFT_SUITE", "DIM_SUITE", "QUICK_SUITE", "PHOTOMETRIC", "GEOMETRIC", "CELLWISE", "dim_cells", "crop_window", "fraction_slice", "restrict_lineage",
+__all__ = ["Shift", "SHIFT_SUITE", "DIM_SUITE", "DIM_DRAWS", "QUICK_SUITE", "PHOTOMETRIC", "GEOMETRIC", "CELLWISE", "dim_cells", "crop_window", "fraction_slice", "restrict_lineage",
            "robust_range", "Photometric", "random_photometric"]
