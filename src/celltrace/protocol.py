@@ -10,8 +10,8 @@ flatters a learned model. Every case here is data the scored model did not train
   shift (gain, offset, background, gamma, contrast, noise, blur, pixel size, image size,
   sparser / denser fields), scored per shift and summarised by mean and worst case;
 * ``dim`` — the spatial hold-out with half of its cells dimmed to 0.5 and 0.3 of their contrast,
-  four draws of which half each (:data:`celltrace.shifts.DIM_SUITE`): dim nuclei beside bright ones, which every method missed
-  or matched off-centre on GOWT1 01 (2–3 of ~25 per frame);
+  four draws of which half each (:data:`celltrace.shifts.DIM_SUITE`): dim nuclei beside bright
+  ones, which every method missed or matched off-centre on GOWT1 01 (2–3 of ~25 per frame);
 * ``psc`` — a real phase-contrast movie (PhC-C2DL-PSC, another modality) against its silver
   truth (segmentation only: SEG and detection F1);
 * ``synth`` — synthetic movies (:mod:`celltrace.synth`) with known truth at several densities

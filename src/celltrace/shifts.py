@@ -140,9 +140,9 @@ def dim_cells(frames: np.ndarray, masks: np.ndarray, factor: float, fraction: fl
     ``grow`` × their equivalent radius, without the other markers, blurred by ``sigma`` px. The
     same cells are dim in every frame. Which: the ``n`` labels of ``masks`` permuted with ``seed``,
     then ``ceil(fraction · n)`` consecutive ones (cyclically) from position ``⌊draw · n / draws⌋``:
-    over ``draws`` draws each track is dimmed in a ``fraction`` of them (as many draws of random
-    halves would on average, where a few can repeat a half when ``n`` is small), and draw 0 is the
-    first ``ceil(fraction · n)`` of the permutation."""
+    over ``draws`` draws each track is dimmed in about a ``fraction`` of them (random halves do so
+    only on average, and repeat a half when ``n`` is small), and draw 0 is the first
+    ``ceil(fraction · n)`` of the permutation."""
     f = np.asarray(frames, dtype=np.float32)
     m = np.asarray(masks)
     labels = np.unique(m)
