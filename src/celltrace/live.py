@@ -384,7 +384,9 @@ class Watcher:
                 self._segment, self.segmentation_radius = online_segmenter(self.tracker, image)
         local = self._segment(image)
         objects = object_features(local)
-        if not seen:  # a new linker at the radius of this frame, after the empty frames so far
+        if self.linker is None or (not seen and not objects.empty):
+            # a new linker at the radius of the first frame with a cell, after the empty frames so far
+            # (a blank frame keeps the linker it has: no replay of the blank frames before it)
             empty = 0 if self.linker is None else self.linker.n_frames
             self.linker = OnlineLinker(self.linking, linking_radius(self.tracker, self.segmentation_radius, objects))
             for _ in range(empty):
