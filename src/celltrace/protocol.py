@@ -54,7 +54,7 @@ BASELINE_PARAMS = {"background": 0.0, "grow_factor": 0.0, "merge_ratio": 0.0, "d
                    "piece_ratio": 0.0, "division_join_frames": 0, "close_jumps": False,
                    "division_piece_fraction": 0.0,
                    "split_merged_cells": False, "dim_rim_factor": 0.0, "division_max_cost": 1.5,
-                   "min_cell_radius": 0.0}
+                   "min_cell_radius": 0.0, "speck_fraction": 0.0}
 """The ``classic`` method as the maintainers scored it on the held-out sequences (commit 99e1f6f):
 today's classic with these parameters. The default method must not fall below it on the protocol."""
 TOLERANCE = 0.01

@@ -47,10 +47,16 @@ def foreground_radius(masks: np.ndarray | Iterable[np.ndarray], min_radius: floa
     allr = np.concatenate(radii) if radii else np.zeros(0)
     if allr.size == 0:
         return None if default is None else float(default)
-    w = np.concatenate(weights).astype(np.float64)
-    order = np.argsort(allr)
-    cum = np.cumsum(w[order])
-    return float(allr[order][np.searchsorted(cum, 0.5 * cum[-1])])
+    return weighted_median(allr, np.concatenate(weights))
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at which the cumulative weight of the sorted ``values`` reaches half the total
+    (non-empty ``values``, non-negative ``weights`` with a positive sum)."""
+    v = np.asarray(values, dtype=np.float64)
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(np.asarray(weights, dtype=np.float64)[order])
+    return float(v[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
 def estimate_cell_radius(image: np.ndarray | Iterable[np.ndarray], sigma: float = 2.0, method: str = "li",

@@ -201,7 +201,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
                    border_min_size_factor: float | None = None, hull_max_ratio: float = 0.0,
                    hull_min_ratio: float = 1.15, hull_min_roundness: float = 0.6,
                    piece_ratio: float = 0.0, piece_max_area_factor: float = 2.5, piece_max_hull_ratio: float = 1.3,
-                   dtype: np.dtype | type = np.uint32) -> np.ndarray:
+                   speck_fraction: float = 0.0, dtype: np.dtype | type = np.uint32) -> np.ndarray:
     """Classical segmentation of bright cells/nuclei on a dark background, all scales set by the
     typical cell radius ``r`` (see :func:`~celltrace.segmentation.cell_size.estimate_cell_radius`):
 
@@ -219,7 +219,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     ``piece_ratio`` > 0, adjacent objects sharing a border of at least ``piece_ratio`` × the smaller
     one's equivalent diameter merged when together they are at most ``piece_max_area_factor pi r^2``
     and about convex (:func:`~celltrace.segmentation.pieces.merge_cut_pieces`); with
-    ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found, also against
+    ``speck_fraction`` > 0, objects under that fraction of the frame's typical object area dropped
+    (:func:`~celltrace.segmentation.specks.drop_specks`); with ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found, also against
     their surroundings over ``faint_surround_factor r`` when that is > 0
     (:func:`~celltrace.segmentation.faint.add_faint_objects`). With ``border_min_size_factor``, regions
     on the image border have their own size limit, ``border_min_size_factor pi r^2`` (a cell cut by
@@ -257,6 +258,10 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
 
         labels = merge_cut_pieces(labels, r, ratio=piece_ratio, max_area_factor=piece_max_area_factor,
                                   max_hull_ratio=piece_max_hull_ratio)
+    if speck_fraction > 0:
+        from celltrace.segmentation.specks import drop_specks
+
+        labels = relabel_sequential(drop_specks(labels, speck_fraction), dtype=dtype)
     if faint_noise_k > 0:
         from celltrace.segmentation.faint import add_faint_objects
 

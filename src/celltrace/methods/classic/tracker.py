@@ -109,7 +109,8 @@ class ClassicTracker(Tracker):
                               border_min_size_factor=c.border_min_size_factor, hull_max_ratio=c.hull_max_ratio,
                               hull_min_ratio=c.hull_min_ratio, hull_min_roundness=c.hull_min_roundness,
                               piece_ratio=c.piece_ratio, piece_max_area_factor=c.piece_max_area_factor,
-                              piece_max_hull_ratio=c.piece_max_hull_ratio, dtype=dtype)
+                              piece_max_hull_ratio=c.piece_max_hull_ratio, speck_fraction=c.speck_fraction,
+                              dtype=dtype)
 
     def mend_divisions(self, links: np.ndarray, segmentation: Frames, objects: list[pd.DataFrame],
                        labels: list[np.ndarray]) -> tuple[np.ndarray, Frames, list[np.ndarray]]:
