@@ -39,7 +39,10 @@ The ``linking`` family gives each 02's GT markers as the segmentation: only ``cl
 ``classic-baseline``, ``classic:K=V``) link a given segmentation as it is; the others are left out.
 
 Writes ``results.json`` and ``results.md`` (per-case rows and the per-family summary: mean and
-worst TRA, or detection F1 for segmentation-only truth) to ``--out``.
+worst TRA, or detection F1 for segmentation-only truth) to ``--out``. Cases cut out of a larger
+field (spatial, shift, dim) also report ``TRA_uncut``: TRA without the result's objects that touch
+a cut edge and match no marker, parts of cells whose marker the cut left outside
+(:func:`celltrace.protocol.without_cut_cells`); rows from runs before it show ``–``.
 """
 
 from __future__ import annotations
@@ -185,7 +188,8 @@ class Runners:
 
 def per_dataset(rows: list[dict]) -> list[str]:
     """Markdown: per dataset and method, TRA on the spatial and leave-one-dataset-out hold-outs,
-    mean / worst TRA over the shift suite, TRA and BC(2) linking the GT markers; PSC detection F1
+    mean / worst TRA over the shift suite (and TRA_uncut where the rows have it), TRA and BC(2)
+    linking the GT markers; PSC detection F1
     and SEG; synthetic TRA per setting."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
@@ -196,9 +200,13 @@ def per_dataset(rows: list[dict]) -> list[str]:
 
     lines = ["## Per dataset", "", "| dataset | measure | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for ds in DATASETS:
-        for label, fam, how, key in (("spatial TRA", "spatial", "one", "TRA"), ("LODO TRA", "lodo", "one", "TRA"),
+        for label, fam, how, key in (("spatial TRA", "spatial", "one", "TRA"),
+                                     ("spatial TRA_uncut", "spatial", "one", "TRA_uncut"),
+                                     ("LODO TRA", "lodo", "one", "TRA"),
                                      ("shift TRA mean / worst", "shift", "both", "TRA"),
+                                     ("shift TRA_uncut mean / worst", "shift", "both", "TRA_uncut"),
                                      ("dim cells TRA mean / worst", "dim", "both", "TRA"),
+                                     ("dim cells TRA_uncut mean / worst", "dim", "both", "TRA_uncut"),
                                      ("GT markers linked: TRA", "linking", "one", "TRA"),
                                      ("GT markers linked: BC(2)", "linking", "one", "BC(2)")):
             cells = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +58,18 @@ def crop_sequence(dataset: str, dst: Path, frames: int = 4, box: tuple[int, int,
     for t in range(frames):
         tifffile.imwrite(dst / f"t{t:03d}.tif", tifffile.imread(src / f"t{t:03d}.tif")[y:y + h, x:x + w])
     return dst
+
+
+def matched_and_unmatched(gt: np.ndarray, lab: np.ndarray) -> tuple[int, int]:
+    """(objects of ``lab`` that match a GT marker by the CTC rule — more than half of the marker —,
+    objects that match none) in one frame."""
+    owners = set()
+    for cell in np.unique(gt)[1:]:
+        counts = np.bincount(lab[gt == cell].ravel().astype(np.int64))
+        counts[0] = 0
+        if counts.max() > 0.5 * (gt == cell).sum():
+            owners.add(int(counts.argmax()))
+    return len(owners), len(np.unique(lab)) - 1 - len(owners)
 
 
 def deny_hidden_temporaries(monkeypatch) -> None:

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from celltrace.methods.base import DEFAULT_METHOD
-from celltrace.protocol import (SPATIAL_SPLIT, TOLERANCE, dim_cases, linking_cases, lodo_cases, psc_case, quick_cases,
-                                run_protocol, shift_cases, spatial_cases, summarise)
-from celltrace.shifts import DIM_DRAWS, DIM_SUITE, QUICK_SUITE
+from celltrace.protocol import (SPATIAL_SPLIT, TOLERANCE, cut_after_window, dim_cases, linking_cases, lodo_cases,
+                                psc_case, quick_cases, run_protocol, score, shift_cases, spatial_cases, summarise,
+                                without_cut_cells)
+from celltrace.shifts import DIM_DRAWS, DIM_SUITE, QUICK_SUITE, Shift
 
 from conftest import CTC, SHARED, ctc_sequence, extra
 
@@ -47,6 +48,47 @@ def test_dim_family_is_the_spatial_hold_out_with_half_of_its_cells_dimmed():
         assert excess[0] > h > t > 0.3 * excess[0]
     assert len(set(half)) > 1  # the draws dim other cells (a field of few cells may repeat a draw)
     assert [c.name.split(" | ")[1] for c in dim[:2]] == ["dim 0.5", "dim 0.5 draw 1"]
+
+
+def test_a_window_cuts_the_sides_it_leaves_pixels_beyond_and_keeps_the_status_of_the_others():
+    assert cut_after_window(frozenset({"left"}), (0, 100, 0, 50), (100, 80)) == {"left", "right"}
+    assert cut_after_window(frozenset(), (10, 60, 0, 80), (100, 80)) == {"top", "bottom"}
+    assert cut_after_window(frozenset({"left"}), (0, 100, 0, 80), (100, 80)) == {"left"}
+
+
+def test_cells_cut_by_the_hold_out_line_are_left_out_of_tra_uncut_and_nothing_else():
+    """MSC 02 frames 18–22, right 40 %: the cut at x = 0.6 W passes through a cell whose marker
+    lies left of it (SEG cell 2 of frame 20 spans x 1–892, its marker x 130–467), so classic's
+    object there matches no marker. TRA_uncut leaves out exactly such objects: on the cut edge,
+    matching no marker. Cases cut out of nothing (LODO) report no TRA_uncut; a crop shift adds the
+    sides its window cuts."""
+    from celltrace.methods.classic import ClassicTracker
+    from celltrace.movie import Movie
+
+    ctc_sequence("Fluo-C2DL-MSC")
+    (case,) = spatial_cases(CTC, ["Fluo-C2DL-MSC"], frames=slice(18, 23))
+    assert case.cut_edges == {"left"}
+    result = ClassicTracker().track(Movie(frames=case.frames), progress=False).validate()
+    kept = without_cut_cells(result, case.gt, case.cut_edges)
+    before, after, truth = np.asarray(result.masks), np.asarray(kept.masks), np.asarray(case.gt.masks)
+    removed = 0
+    for t in range(len(before)):
+        for lab in np.unique(before[t])[1:]:
+            own = before[t] == lab
+            gone = not (after[t][own] > 0).any()
+            matches = any(2 * (own & (truth[t] == g)).sum() > (truth[t] == g).sum() for g in np.unique(truth[t][own]) if g)
+            assert gone == (own[:, 0].any() and not matches), (t, lab)
+            removed += gone
+        assert np.array_equal(after[t] > 0, np.isin(before[t], [lab for lab in np.unique(before[t])[1:]
+                                                               if (after[t][before[t] == lab] > 0).all()]))
+    assert removed >= 3
+    s = score(result, case)
+    assert s["TRA_uncut"] > s["TRA"]
+    (whole,) = lodo_cases(CTC, ["Fluo-C2DL-MSC"], frames=slice(18, 20))
+    assert whole.cut_edges == frozenset()
+    assert "TRA_uncut" not in score(ClassicTracker().track(Movie(frames=whole.frames), progress=False).validate(), whole)
+    (crop,) = shift_cases([case], [Shift("crop", 0.5, "centre")])
+    assert crop.cut_edges == {"top", "bottom", "left", "right"}
 
 
 def test_lodo_and_psc_cases():

@@ -13,7 +13,7 @@ from celltrace.segmentation import (clean_mask, distance_map, estimate_cell_radi
                                     segment_nuclei, threshold_value, watershed_from_maps)
 from celltrace.segmentation.threshold import threshold_li
 
-from conftest import ctc_gt, ctc_sequence, extra
+from conftest import ctc_gt, ctc_sequence, extra, matched_and_unmatched
 
 
 def disks(shape, centres, radius, value=200.0, background=20.0, noise=5.0, seed=0):
@@ -513,16 +513,6 @@ def test_slope_merging_removes_false_fragments_of_real_msc_cells():
     tra = ctc_gt("Fluo-C2DL-MSC") / "TRA"
     plain, merging = ClassicTracker(merge_ratio=0.0), ClassicTracker(merge_ratio=0.9)
     radius = plain.estimate_radius(movie)
-
-    def matched_and_unmatched(gt: np.ndarray, lab: np.ndarray) -> tuple[int, int]:
-        owners = set()
-        for cell in np.unique(gt)[1:]:
-            counts = np.bincount(lab[gt == cell].ravel().astype(np.int64))
-            counts[0] = 0
-            if counts.max() > 0.5 * (gt == cell).sum():
-                owners.add(int(counts.argmax()))
-        return len(owners), int(lab.max()) - len(owners)
-
     fewer = 0
     for t in (20, 40):
         gt = read_frame(tra / f"man_track{t:03d}.tif")

@@ -9,7 +9,7 @@ from celltrace.io.tiff import read_frame
 from celltrace.movie import open_movie
 from celltrace.segmentation.specks import drop_specks, typical_area
 
-from conftest import ctc_gt, ctc_sequence
+from conftest import ctc_gt, ctc_sequence, matched_and_unmatched
 
 
 def _frame() -> np.ndarray:
@@ -46,16 +46,6 @@ def test_specks_go_cells_and_border_objects_stay_and_the_input_is_untouched():
     assert np.array_equal(drop_specks(empty, 0.1), empty)
 
 
-def _matched_and_unmatched(gt: np.ndarray, lab: np.ndarray) -> tuple[int, int]:
-    owners = set()
-    for cell in np.unique(gt)[1:]:
-        counts = np.bincount(lab[gt == cell].ravel().astype(np.int64))
-        counts[0] = 0
-        if counts.max() > 0.5 * (gt == cell).sum():
-            owners.add(int(counts.argmax()))
-    return len(owners), len(np.unique(lab)) - 1 - len(owners)
-
-
 def test_msc_specks_go_and_no_cell_is_lost():
     """MSC 02's cells are long and thin: about 25 px across (the radius a crop of the field gives)
     and 10 000 px² of area, so the round-cell limit ``0.15 pi r^2`` (294 px) lets debris through.
@@ -69,8 +59,8 @@ def test_msc_specks_go_and_no_cell_is_lost():
     unmatched = [0, 0]
     for t in range(5, 48, 10):
         gt = read_frame(tra / f"man_track{t:03d}.tif")
-        m0, u0 = _matched_and_unmatched(gt, plain.segment(movie[t], 25.0))
-        m1, u1 = _matched_and_unmatched(gt, specks.segment(movie[t], 25.0))
+        m0, u0 = matched_and_unmatched(gt, plain.segment(movie[t], 25.0))
+        m1, u1 = matched_and_unmatched(gt, specks.segment(movie[t], 25.0))
         assert m1 == m0, t
         unmatched[0] += u0
         unmatched[1] += u1

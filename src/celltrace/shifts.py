@@ -106,6 +106,13 @@ class Shift:
             return np.stack([ndi.gaussian_filter(x, v) for x in f]).astype(np.float32)
         return f
 
+    def window(self, shape: Sequence[int], masks: np.ndarray | None = None) -> tuple[int, int, int, int] | None:
+        """``(y0, y1, x0, x1)`` of the part of a ``shape`` field a ``crop`` keeps (:func:`crop_window`;
+        ``masks``, the ground truth, place a ``sparse`` or ``dense`` window); ``None`` for other kinds."""
+        if self.kind != "crop":
+            return None
+        return crop_window(shape, self.value, self.where, masks)
+
     def apply(self, frames: np.ndarray, gt: Tracking | None = None) -> tuple[np.ndarray, Tracking | None]:
         """The shifted frames (float32) and ground truth (lineage rebuilt if masks changed)."""
         f = np.asarray(frames)
@@ -124,7 +131,7 @@ class Shift:
             if masks is not None:
                 masks = np.stack([ndi.zoom(m, z, order=0) for m in masks])
         else:
-            y0, y1, x0, x1 = crop_window(f.shape[1:], self.value, self.where, masks)
+            y0, y1, x0, x1 = self.window(f.shape[1:], masks)
             out = f[:, y0:y1, x0:x1].astype(np.float32)
             if masks is not None:
                 masks = masks[:, y0:y1, x0:x1]
