@@ -46,6 +46,15 @@ def test_specks_go_cells_and_border_objects_stay_and_the_input_is_untouched():
     assert np.array_equal(drop_specks(empty, 0.1), empty)
 
 
+def test_classic_takes_a_speck_fraction_between_0_and_1():
+    from celltrace.methods.classic.config import ClassicConfig
+    from celltrace.methods.config import ParameterError
+
+    assert ClassicConfig().speck_fraction == 0.1 and ClassicConfig.from_params(speck_fraction=0).speck_fraction == 0
+    with pytest.raises(ParameterError, match="speck_fraction"):
+        ClassicConfig.from_params(speck_fraction=2)
+
+
 def test_msc_specks_go_and_no_cell_is_lost():
     """MSC 02's cells are long and thin: about 25 px across (the radius a crop of the field gives)
     and 10 000 px² of area, so the round-cell limit ``0.15 pi r^2`` (294 px) lets debris through.

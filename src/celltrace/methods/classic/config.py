@@ -22,7 +22,7 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     method = "classic"
     # values allowed where not "finite and ≥ 0" (checked by MethodConfig.from_params)
     limits = {"background": FRACTION, "cell_radius": POSITIVE, "radius_frames": AT_LEAST_ONE, "min_cell_radius": NON_NEGATIVE, "threshold_factor": POSITIVE,
-              "dim_rim_sigma_factor": POSITIVE,
+              "dim_rim_sigma_factor": POSITIVE, "speck_fraction": FRACTION,
               **LINKING_LIMITS}
     choices = {"threshold_method": THRESHOLD_METHODS}
 
