@@ -76,11 +76,12 @@ def test_cells_cut_by_the_hold_out_line_are_left_out_of_tra_uncut_and_nothing_el
         for lab in np.unique(before[t])[1:]:
             own = before[t] == lab
             gone = not (after[t][own] > 0).any()
-            matches = any(2 * (own & (truth[t] == g)).sum() > (truth[t] == g).sum() for g in np.unique(truth[t][own]) if g)
+            matches = any(2 * (own & (truth[t] == g)).sum() > (truth[t] == g).sum()
+                          for g in np.unique(truth[t][own]) if g)
             assert gone == (own[:, 0].any() and not matches), (t, lab)
             removed += gone
-        assert np.array_equal(after[t] > 0, np.isin(before[t], [lab for lab in np.unique(before[t])[1:]
-                                                               if (after[t][before[t] == lab] > 0).all()]))
+        kept_labels = [lab for lab in np.unique(before[t])[1:] if (after[t][before[t] == lab] > 0).all()]
+        assert np.array_equal(after[t] > 0, np.isin(before[t], kept_labels))
     assert removed >= 3
     s = score(result, case)
     assert s["TRA_uncut"] > s["TRA"]

@@ -245,7 +245,8 @@ def score(result: Tracking, case: Case) -> dict[str, Any]:
     s = evaluate(result, case.gt, metrics=["ctc", "bio"], seg=case.seg or {})
     out = {k: s.get(k) for k in ("TRA", "DET", "LNK", "BC(2)")}
     if case.cut_edges:
-        out["TRA_uncut"] = evaluate(without_cut_cells(result, case.gt, case.cut_edges), case.gt, metrics=["ctc"]).get("TRA")
+        uncut = without_cut_cells(result, case.gt, case.cut_edges)
+        out["TRA_uncut"] = evaluate(uncut, case.gt, metrics=["ctc"]).get("TRA")
     out["SEG"] = s.get("SEG") if case.seg else None
     out["DET_F1"] = seg_detection(result.masks, case.seg)["DET_F1"] if case.seg else None
     return out
@@ -295,6 +296,7 @@ def quick_cases(root: Path, extra: Path) -> list[Case]:
             + synth_cases(n_frames=12, settings={"dense": {"n_cells": 40}}))
 
 
-__all__ = ["Case", "DATASETS", "SPATIAL_SPLIT", "KEYS", "EDGES", "cut_after_window", "without_cut_cells", "BASELINE_PARAMS", "TOLERANCE", "load_sequence", "spatial_cases", "lodo_cases", "linking_cases",
+__all__ = ["Case", "DATASETS", "SPATIAL_SPLIT", "KEYS", "EDGES", "cut_after_window", "without_cut_cells",
+           "BASELINE_PARAMS", "TOLERANCE", "load_sequence", "spatial_cases", "lodo_cases", "linking_cases",
            "shift_cases", "dim_cases", "psc_case", "synth_cases", "SYNTH_SETTINGS", "score", "run_protocol", "summarise",
            "quick_cases", "Runner"]

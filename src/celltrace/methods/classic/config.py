@@ -279,8 +279,9 @@ class ClassicConfig(LAPLinkingConfig, MethodConfig):
     """Objects inside the field smaller than this fraction of the frame's typical object area (the
     area-weighted median, :func:`~celltrace.segmentation.specks.drop_specks`) are removed too;
     0 = off. The limit above assumes round cells: for MSC's long, thin cells (about 10 000 px²) at
-    the inscribed radius a crop of the field gives, 25 px, it is 294 px, a thirtieth of a cell. 0.1 chosen on the generalization
-    protocol (``benchmarks/results/classic-specks/``): MSC LODO TRA 0.873 → 0.879, shift mean /
+    the inscribed radius a crop of the field gives, 25 px, it is 294 px, a thirtieth of a cell.
+    0.1 chosen on the generalization protocol (``benchmarks/results/classic-specks/``): MSC LODO
+    TRA 0.873 → 0.879, shift mean /
     worst 0.758 / 0.684 → 0.805 / 0.757, dim 0.503 / 0.239 → 0.579 / 0.331, PSC detection F1
     0.832 → 0.834; GOWT1, SIM+ and the synthetic movies unchanged (on round nuclei 0.1 of a cell
     is under ``min_size_factor pi r^2``). Objects on the image border are kept (without that, a
