@@ -45,6 +45,7 @@ from celltrace.io.ctc import read_ctc
 from celltrace.io.tiff import read_frame
 from celltrace.metrics import evaluate
 from celltrace.metrics.detection import seg_detection
+from celltrace.metrics.matching import overlap_table
 from celltrace.movie import open_movie
 from celltrace.segmentation.watershed import relabel_sequential
 from celltrace.shifts import DIM_SUITE, QUICK_SUITE, SHIFT_SUITE, Shift, fraction_slice, restrict_lineage
@@ -104,17 +105,12 @@ def without_cut_cells(result: Tracking, gt: Tracking, edges: Iterable[str]) -> T
     edges = set(edges)
     masks = np.array(np.asarray(result.masks), copy=True)
     for t in range(masks.shape[0]):
-        p, g = masks[t], np.asarray(gt.masks[t])
-        strips = [p[0] if "top" in edges else None, p[-1] if "bottom" in edges else None,
-                  p[:, 0] if "left" in edges else None, p[:, -1] if "right" in edges else None]
-        touching = np.unique(np.concatenate([x for x in strips if x is not None] or [np.zeros(0, p.dtype)]))
-        g_area = np.bincount(g.ravel().astype(np.intp, copy=False))
-        for lab in touching[touching > 0]:
-            own = p == lab
-            under = np.bincount(g[own].ravel().astype(np.intp, copy=False), minlength=g_area.size)
-            under[0] = 0
-            if not np.any(2 * under > g_area):
-                p[own] = 0
+        p = masks[t]
+        strips = {"top": p[0], "bottom": p[-1], "left": p[:, 0], "right": p[:, -1]}
+        touching = np.unique(np.concatenate([strips[e] for e in EDGES if e in edges] or [np.zeros(0, p.dtype)]))
+        table = overlap_table(np.asarray(gt.masks[t]), p)
+        matched = table.pred_labels[table.ctc_pairs()[1]]
+        p[np.isin(p, np.setdiff1d(touching[touching > 0], matched))] = 0
     return restrict_lineage(masks, result.lineage)
 
 

@@ -12,40 +12,30 @@ cell to any size).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from celltrace.segmentation.cell_size import weighted_median
 
 
-def _areas(labels: np.ndarray) -> np.ndarray:
-    """Pixel count of each label value 0..max of a non-negative integer label image."""
-    return np.bincount(np.asarray(labels).ravel().astype(np.intp, copy=False))
-
-
 def typical_area(labels: np.ndarray) -> float:
     """Area-weighted median of the object areas of a label image (0 when it has no object)."""
-    counts = _areas(labels)[1:]
+    counts = np.bincount(np.asarray(labels).ravel().astype(np.intp, copy=False))[1:]
     counts = counts[counts > 0]
     return weighted_median(counts, counts) if counts.size else 0.0
 
 
-def drop_specks(labels: np.ndarray, fraction: float, keep_border: bool = True) -> np.ndarray:
-    """``labels`` without the objects smaller than ``fraction`` × :func:`typical_area`; with
+def drop_specks(labels: np.ndarray, fraction: float, keep_border: bool = True,
+                dtype: np.dtype | type = np.uint32) -> np.ndarray:
+    """``labels`` without the objects smaller than ``fraction`` × :func:`typical_area`, renumbered
+    1..n in label order (:func:`~celltrace.segmentation.watershed.relabel_sequential`); with
     ``keep_border``, objects on the image border stay (the edge of the field may cut a cell to any
-    size). The other labels keep their values (a new array; ``labels`` is not modified)."""
-    lab = np.asarray(labels)
-    counts = _areas(lab)
-    limit = fraction * typical_area(lab)
-    small = (counts > 0) & (counts < limit)
-    small[0] = False
-    if keep_border and lab.ndim == 2 and lab.size:
-        edge = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
-        small[edge] = False
-    if not small.any():
-        return lab.copy()
-    out = lab.copy()
-    out[small[lab]] = 0
-    return out
+    size). ``labels`` is not modified."""
+    from celltrace.segmentation.watershed import relabel_sequential
+
+    min_size = math.ceil(fraction * typical_area(labels))  # integer areas: ≥ ceil(x) ⇔ ≥ x
+    return relabel_sequential(labels, min_size=min_size, dtype=dtype, border_min_size=0 if keep_border else None)
 
 
 __all__ = ["typical_area", "drop_specks"]

@@ -220,8 +220,8 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     one's equivalent diameter merged when together they are at most ``piece_max_area_factor pi r^2``
     and about convex (:func:`~celltrace.segmentation.pieces.merge_cut_pieces`); with
     ``speck_fraction`` > 0, objects under that fraction of the frame's typical object area dropped
-    (:func:`~celltrace.segmentation.specks.drop_specks`); with ``faint_noise_k`` > 0, cell-sized faint objects added where nothing was found, also against
-    their surroundings over ``faint_surround_factor r`` when that is > 0
+    (:func:`~celltrace.segmentation.specks.drop_specks`); with ``faint_noise_k`` > 0, cell-sized
+    faint objects added where nothing was found, also against their surroundings over ``faint_surround_factor r`` when that is > 0
     (:func:`~celltrace.segmentation.faint.add_faint_objects`). With ``border_min_size_factor``, regions
     on the image border have their own size limit, ``border_min_size_factor pi r^2`` (a cell cut by
     the edge of the field).
@@ -261,7 +261,7 @@ def segment_nuclei(image: np.ndarray, cell_radius: float, sigma_factor: float = 
     if speck_fraction > 0:
         from celltrace.segmentation.specks import drop_specks
 
-        labels = relabel_sequential(drop_specks(labels, speck_fraction), dtype=dtype)
+        labels = drop_specks(labels, speck_fraction, dtype=dtype)
     if faint_noise_k > 0:
         from celltrace.segmentation.faint import add_faint_objects
 
