@@ -255,6 +255,37 @@ def test_a_chromatin_clump_cut_off_a_nucleus_is_no_daughter():
         assert n == 1 and cover > 0.8
 
 
+def test_a_nucleus_cut_in_two_halves_for_four_frames_is_no_division():
+    """SIM+ 02 frames 44–63, GT track 17: in frame 52 the segmentation cuts her into two halves of
+    about her size each (537 and 670 px), the linker makes them daughters, and in frame 56 the cut
+    heals. The size test of ``division_piece_fraction`` keeps that division (the halves are alike);
+    the piece's branch is 4 frames long, so ``division_piece_frames`` 5 takes it back and GT 17 is
+    one object covering over half of her in frames 52–55 (about a quarter without)."""
+    movie, gt = open_movie(ctc_sequence(SIM)), read_ctc(ctc_gt(SIM))
+    t0, t1 = 44, 64
+    frames = np.stack([np.asarray(movie[t]) for t in range(t0, t1)])
+    on17 = np.stack([np.asarray(gt.masks[t]) == 17 for t in range(t0, t1)])
+
+    def divisions_on_17(result: Tracking) -> list[int]:
+        return [d.frame + t0 for d in result.divisions().itertuples()
+                if all(np.bincount(on17[d.frame][np.asarray(result.masks[d.frame]) == k]).argmax() == 1
+                       for k in d.daughters)]
+
+    def objects_on_17(result: Tracking, t: int) -> tuple[int, float]:
+        p, on = np.asarray(result.masks[t - t0]), on17[t - t0]
+        labels = [k for k in np.unique(p[on]) if k and ((p == k) & on).sum() * 2 > (p == k).sum()]
+        return len(labels), max((((p == k) & on).sum() / on.sum() for k in labels), default=0.0)
+
+    kept = ClassicTracker(cell_radius=17.0, division_piece_frames=0).track(frames, progress=False).validate()
+    taken = ClassicTracker(cell_radius=17.0, division_piece_frames=5).track(frames, progress=False).validate()
+    assert divisions_on_17(kept) == [52] and divisions_on_17(taken) == []
+    assert len(taken.divisions()) == len(kept.divisions()) - 1
+    for t in range(52, 56):
+        assert objects_on_17(kept, t)[0] == 2 and objects_on_17(kept, t)[1] < 0.45
+        n, cover = objects_on_17(taken, t)
+        assert n == 1 and cover > 0.55
+
+
 def test_a_cell_merged_into_her_neighbour_for_a_frame_is_cut_out_again():
     """MSC 02 frames 2–9: in frame 6 the segmentation merges GT cell 5 with a touching cell into one
     object, which continues the neighbour's track; gap closing joins cell 5 from frame 5 to 7.

@@ -117,7 +117,8 @@ class ClassicTracker(Tracker):
         """Classic's own segmentation only: take back the divisions whose daughter was a piece of
         her sister (``division_piece_fraction``, :func:`~celltrace.linking.mitosis.take_back_remerged`:
         more than half of her last object under her sister's next one, and her median area over
-        her branch at most that fraction of her sister's), then report the others
+        her branch at most that fraction of her sister's or her branch at most
+        ``division_piece_frames`` frames long), then report the others
         ``division_join_frames`` later (:func:`~celltrace.linking.mitosis.join_daughters`).
         Returns links, segmentation and labels per frame with the joins applied."""
         c, seg = self.config, segmentation
@@ -126,11 +127,12 @@ class ClassicTracker(Tracker):
             area = [dict(zip(o["label"].tolist(), o["area"].tolist())) for o in objects]
 
             def remerged(piece: list[tuple[int, int]], sister: dict[int, int]) -> bool:
-                small = np.median([area[t][lab] for t, lab in piece]) <= \
+                short = len(piece) <= c.division_piece_frames
+                piece_like = short or np.median([area[t][lab] for t, lab in piece]) <= \
                     c.division_piece_fraction * np.median([area[t][sister[t]] for t, _ in piece])
                 (t_end, last), nxt = piece[-1], sister[piece[-1][0] + 1]
                 own = np.asarray(seg[t_end]) == last
-                return bool(small and (np.asarray(seg[t_end + 1])[own] == nxt).sum() * 2 > own.sum())
+                return bool(piece_like and (np.asarray(seg[t_end + 1])[own] == nxt).sum() * 2 > own.sum())
 
             links, joins = take_back_remerged(links, len(seg), remerged)
         if c.division_join_frames > 0:
