@@ -8,9 +8,9 @@ frames) into an empty folder, one every ``--interval`` seconds (each file writte
 renamed), while a :class:`celltrace.live.Watcher` follows the folder. Latency of a frame = the
 moment its result is published (the output folder shows it) minus the moment the writer closed
 the file. Per method (``classic`` and the default method, once when they are the same) it prints
-the mean, median, 90th percentile and max latency and the seconds spent per frame; then TRA, DET
-and LNK of the live result and of `celltrace track` on the whole sequence against the ground
-truth, and whether the two results are identical, link the same objects under another track
+the mean, median, 90th percentile and max latency and the seconds spent per frame; then TRA,
+DET, LNK and BC(2) of the live result and of `celltrace track` on the whole sequence against the
+ground truth, and whether the two results are identical, link the same objects under another track
 numbering (``same links``: divisions the live linker took back) or differ (``--check-fixed``: also
 with the two settings offline takes from the whole movie — cell radius, motion gate — fixed for both).
 
@@ -91,9 +91,9 @@ def run(method: str, files: list[Path], gt: Path, interval: float, poll: float, 
     t0 = time.perf_counter()
     offline = celltrace.track(watched, method=method, progress=False)
     offline_s = time.perf_counter() - t0
-    keys = ("TRA", "DET", "LNK")
-    live_scores = celltrace.evaluate(live, gt, metrics=["ctc"], frames=slice(0, len(files)))
-    offline_scores = celltrace.evaluate(offline, gt, metrics=["ctc"], frames=slice(0, len(files)))
+    keys = ("TRA", "DET", "LNK", "BC(2)")
+    live_scores = celltrace.evaluate(live, gt, metrics=["ctc", "bio"], frames=slice(0, len(files)))
+    offline_scores = celltrace.evaluate(offline, gt, metrics=["ctc", "bio"], frames=slice(0, len(files)))
     fixed = None
     if check_fixed:  # the two settings offline takes from the whole movie, given to both: identical?
         params = {"cell_radius": offline.meta["cell_radius"], "motion_gate_factor": 0}
@@ -141,16 +141,18 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print()
     print("| method | latency mean | median | p90 | max | process/frame | offline/frame | TRA live | TRA offline "
-          "| DET live / offline | LNK live / offline | live vs offline |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| DET live / offline | LNK live / offline | BC(2) live / offline | live vs offline |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731  (no divisions in the truth: None)
     for r in results:
         lat, lv, of = r["latency_s"], r["live"], r["offline"]
         name = r["method"] + (" (default)" if r["method"] == DEFAULT_METHOD else "")
         print(f"| {name} | {lat['mean']:.2f} s | {lat['median']:.2f} s | {lat['p90']:.2f} s | {lat['max']:.2f} s "
               f"| {r['process_s_per_frame']:.2f} s | {r['offline_s_per_frame']:.2f} s | {lv['TRA']:.4f} | {of['TRA']:.4f} "
-              f"| {lv['DET']:.4f} / {of['DET']:.4f} | {lv['LNK']:.4f} / {of['LNK']:.4f} | {r['agreement']} |")
+              f"| {lv['DET']:.4f} / {of['DET']:.4f} | {lv['LNK']:.4f} / {of['LNK']:.4f} "
+              f"| {fmt(lv['BC(2)'])} / {fmt(of['BC(2)'])} | {r['agreement']} |")
         if r["agreement_with_fixed_settings"] is not None:
-            print(f"| {name}, cell radius and motion gate fixed | | | | | | | | | | | "
+            print(f"| {name}, cell radius and motion gate fixed | | | | | | | | | | | | "
                   f"{r['agreement_with_fixed_settings']} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
