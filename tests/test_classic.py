@@ -221,6 +221,21 @@ def test_a_daughter_pushed_past_the_frame_gate_keeps_her_division():
     assert (under == 2).mean() > 0.5
 
 
+def objects_on_cell(result: Tracking, on: np.ndarray, t: int) -> tuple[int, float]:
+    """In frame ``t`` of ``result``: how many objects lie mostly on one GT cell (``on``: her masks
+    per frame), and the largest share of her that one of them covers."""
+    p, cell = np.asarray(result.masks[t]), on[t]
+    labels = [k for k in np.unique(p[cell]) if k and ((p == k) & cell).sum() * 2 > (p == k).sum()]
+    return len(labels), max((((p == k) & cell).sum() / cell.sum() for k in labels), default=0.0)
+
+
+def divisions_on_cell(result: Tracking, on: np.ndarray) -> list[int]:
+    """The frames of ``result``'s divisions whose two daughters both lie mostly on one GT cell."""
+    return [d.frame for d in result.divisions().itertuples()
+            if all(np.bincount(on[d.frame][np.asarray(result.masks[d.frame]) == k], minlength=2).argmax() == 1
+                   for k in d.daughters)]
+
+
 def test_a_chromatin_clump_cut_off_a_nucleus_is_no_daughter():
     """SIM+ 02 frames 70–94, GT track 33 (a nucleus with bright clumps): in frame 83 the
     segmentation cuts a clump off her and the linker makes it a daughter; in frame 87 the cut
@@ -232,26 +247,13 @@ def test_a_chromatin_clump_cut_off_a_nucleus_is_no_daughter():
     frames = np.stack([np.asarray(movie[t]) for t in range(t0, 95)])
     on33 = np.stack([np.asarray(gt.masks[t]) == 33 for t in range(t0, 95)])
 
-    def pieces_of_33(result: Tracking, t: int) -> tuple[int, float]:
-        p, on = np.asarray(result.masks[t - t0]), on33[t - t0]
-        labels = [k for k in np.unique(p[on]) if k and ((p == k) & on).sum() * 2 > (p == k).sum()]
-        return len(labels), max((((p == k) & on).sum() / on.sum() for k in labels), default=0.0)
-
-    def divisions_on_33(result: Tracking) -> list[int]:
-        out = []
-        for d in result.divisions().itertuples():
-            over = [np.bincount(np.where(on33[d.frame], 33, 0)[np.asarray(result.masks[d.frame]) == k]).argmax()
-                    for k in d.daughters]
-            out += [d.frame + t0] if over == [33, 33] else []
-        return out
-
     kept = ClassicTracker(cell_radius=17.0, division_piece_fraction=0).track(frames, progress=False).validate()
     taken = ClassicTracker(cell_radius=17.0).track(frames, progress=False).validate()
-    assert 83 in divisions_on_33(kept) and 83 not in divisions_on_33(taken)
+    assert 83 - t0 in divisions_on_cell(kept, on33) and 83 - t0 not in divisions_on_cell(taken, on33)
     assert len(taken.divisions()) < len(kept.divisions())
-    assert all(pieces_of_33(kept, t)[0] == 2 for t in (83, 84, 86))
+    assert all(objects_on_cell(kept, on33, t - t0)[0] == 2 for t in (83, 84, 86))
     for t in range(83, 88):
-        n, cover = pieces_of_33(taken, t)
+        n, cover = objects_on_cell(taken, on33, t - t0)
         assert n == 1 and cover > 0.8
 
 
@@ -266,23 +268,14 @@ def test_a_nucleus_cut_in_two_halves_for_four_frames_is_no_division():
     frames = np.stack([np.asarray(movie[t]) for t in range(t0, t1)])
     on17 = np.stack([np.asarray(gt.masks[t]) == 17 for t in range(t0, t1)])
 
-    def divisions_on_17(result: Tracking) -> list[int]:
-        return [d.frame + t0 for d in result.divisions().itertuples()
-                if all(np.bincount(on17[d.frame][np.asarray(result.masks[d.frame]) == k]).argmax() == 1
-                       for k in d.daughters)]
-
-    def objects_on_17(result: Tracking, t: int) -> tuple[int, float]:
-        p, on = np.asarray(result.masks[t - t0]), on17[t - t0]
-        labels = [k for k in np.unique(p[on]) if k and ((p == k) & on).sum() * 2 > (p == k).sum()]
-        return len(labels), max((((p == k) & on).sum() / on.sum() for k in labels), default=0.0)
-
     kept = ClassicTracker(cell_radius=17.0, division_piece_frames=0).track(frames, progress=False).validate()
     taken = ClassicTracker(cell_radius=17.0, division_piece_frames=5).track(frames, progress=False).validate()
-    assert divisions_on_17(kept) == [52] and divisions_on_17(taken) == []
+    assert divisions_on_cell(kept, on17) == [52 - t0] and divisions_on_cell(taken, on17) == []
     assert len(taken.divisions()) == len(kept.divisions()) - 1
     for t in range(52, 56):
-        assert objects_on_17(kept, t)[0] == 2 and objects_on_17(kept, t)[1] < 0.45
-        n, cover = objects_on_17(taken, t)
+        n, cover = objects_on_cell(kept, on17, t - t0)
+        assert n == 2 and cover < 0.45
+        n, cover = objects_on_cell(taken, on17, t - t0)
         assert n == 1 and cover > 0.55
 
 
