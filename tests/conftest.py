@@ -63,13 +63,11 @@ def crop_sequence(dataset: str, dst: Path, frames: int = 4, box: tuple[int, int,
 def matched_and_unmatched(gt: np.ndarray, lab: np.ndarray) -> tuple[int, int]:
     """(objects of ``lab`` that match a GT marker by the CTC rule — more than half of the marker —,
     objects that match none) in one frame."""
-    owners = set()
-    for cell in np.unique(gt)[1:]:
-        counts = np.bincount(lab[gt == cell].ravel().astype(np.int64))
-        counts[0] = 0
-        if counts.max() > 0.5 * (gt == cell).sum():
-            owners.add(int(counts.argmax()))
-    return len(owners), len(np.unique(lab)) - 1 - len(owners)
+    from celltrace.metrics.matching import overlap_table
+
+    table = overlap_table(np.asarray(gt), np.asarray(lab))
+    owners = np.unique(table.pred_labels[table.ctc_pairs()[1]]).size
+    return owners, table.pred_labels.size - owners
 
 
 def deny_hidden_temporaries(monkeypatch) -> None:

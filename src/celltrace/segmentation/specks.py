@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from celltrace.segmentation.cell_size import weighted_median
+from celltrace.segmentation.watershed import relabel_sequential
 
 
 def typical_area(labels: np.ndarray) -> float:
@@ -32,8 +33,6 @@ def drop_specks(labels: np.ndarray, fraction: float, keep_border: bool = True,
     1..n in label order (:func:`~celltrace.segmentation.watershed.relabel_sequential`); with
     ``keep_border``, objects on the image border stay (the edge of the field may cut a cell to any
     size). ``labels`` is not modified."""
-    from celltrace.segmentation.watershed import relabel_sequential
-
     min_size = math.ceil(fraction * typical_area(labels))  # integer areas: ≥ ceil(x) ⇔ ≥ x
     return relabel_sequential(labels, min_size=min_size, dtype=dtype, border_min_size=0 if keep_border else None)
 
