@@ -279,6 +279,32 @@ def test_a_nucleus_cut_in_two_halves_for_four_frames_is_no_division():
         assert n == 1 and cover > 0.55
 
 
+def test_a_cell_parting_from_a_neighbour_she_was_merged_with_is_no_daughter():
+    """SIM+ 02 frames 128–145, GT cells 76 and 77: from frame 137 the segmentation merges them into
+    one object for four frames, which continues 76's track while 77's ends; when they part, the
+    linker takes 77 for 76's daughter. With ``merge_split_frames`` 77's track ended inside 76's a
+    few frames before, with a cell's area, so she continues her own track through a gap link and
+    there is no division; without, the false division is there."""
+    movie, gt = open_movie(ctc_sequence(SIM)), read_ctc(ctc_gt(SIM))
+    t0, t1 = 128, 146
+    frames = np.stack([np.asarray(movie[t]) for t in range(t0, t1)])
+    cells = {c: np.stack([np.asarray(gt.masks[t]) == c for t in range(t0, t1)]) for c in (76, 77)}
+
+    def on(result: Tracking, cell: int, t: int) -> int:
+        return int(np.bincount(np.asarray(result.masks[t - t0])[cells[cell][t - t0]]).argmax())
+
+    merged = ClassicTracker(cell_radius=17.0, merge_split_frames=0).track(frames, progress=False).validate()
+    parted = ClassicTracker(cell_radius=17.0, merge_split_frames=10).track(frames, progress=False).validate()
+    assert on(merged, 76, 138) == on(merged, 77, 138)  # one object for both
+    sisters = {frozenset(d.daughters) for d in merged.divisions().itertuples()}
+    assert frozenset((on(merged, 76, 142), on(merged, 77, 142))) in sisters
+    assert len(parted.divisions()) < len(merged.divisions())
+    assert frozenset((on(parted, 76, 142), on(parted, 77, 142))) not in \
+        {frozenset(d.daughters) for d in parted.divisions().itertuples()}
+    parent = dict(zip(parted.lineage["label"], parted.lineage["parent"]))
+    assert parent[on(parted, 77, 142)] == on(parted, 77, 135)  # her own track, across the merge
+
+
 def test_a_cell_merged_into_her_neighbour_for_a_frame_is_cut_out_again():
     """MSC 02 frames 2–9: in frame 6 the segmentation merges GT cell 5 with a touching cell into one
     object, which continues the neighbour's track; gap closing joins cell 5 from frame 5 to 7.

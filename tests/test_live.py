@@ -115,9 +115,10 @@ def test_watch_follows_a_growing_folder_and_ends_with_the_offline_result(tmp_pat
     assert (live.lineage["parent"] > 0).sum() >= 1  # gap closing was exercised
     # live reports a division with the frame that shows two daughters (a published mask is final):
     # offline, the same without joining the daughters for a frame (division_join_frames), a
-    # daughter back into her sister (division_piece_fraction) or cutting merged cells apart
+    # daughter back into her sister (division_piece_fraction), giving a parted cell back her track
+    # (merge_split_frames) or cutting merged cells apart
     same = dict(cell_radius=watcher.linker.radius, motion_gate_factor=0, division_join_frames=0,
-                division_piece_fraction=0, split_merged_cells=False)
+                division_piece_fraction=0, merge_split_frames=0, split_merged_cells=False)
     offline = celltrace.track(src, progress=False, **same)
     same_result(live, offline)  # no division here was taken back: the very same result
     # ... dim nuclei grown into their faint rims included (finish_frame): live grew them too
@@ -281,7 +282,7 @@ def test_cli_watch_stops_on_ctrl_c_and_resumes(tmp_path):
     # divisions taken back online and offline alike; the daughter that stays continues her mother
     # under a new label online (the mother's label was written), so compare the links between objects
     offline = celltrace.track(src, progress=False, cell_radius=radius, motion_gate_factor=0, division_join_frames=0,
-                              division_piece_fraction=0, split_merged_cells=False)
+                              division_piece_fraction=0, merge_split_frames=0, split_merged_cells=False)
     same_links(final, offline, settled=final.n_frames - OnlineLinker(ClassicConfig(), radius).lineage_delay)
 
 

@@ -33,11 +33,12 @@ no look-ahead), and the output folder is then again a complete CTC RES folder (`
   offline one; the radius is otherwise estimated on the first frame that shows a cell (frames
   before it, a blank field, are published empty; offline: on frames spread over the movie). The linker's differences are listed in :mod:`celltrace.linking.online`; with
   the cell radius given, ``motion_gate_factor=0``, ``division_join_frames=0``,
-  ``division_piece_fraction=0`` and ``split_merged_cells=False`` classic's live result is the
-  offline one: offline, classic by default keeps a division's two daughters one object for their
-  first frame, joins a "daughter" whose branch ends inside her sister back to her
-  (:mod:`celltrace.linking.mitosis`) and cuts a cell out of a neighbour she was merged with for a
-  gap's frames (:mod:`celltrace.linking.merges`); all three rewrite published masks. Live, the
+  ``division_piece_fraction=0``, ``merge_split_frames=0`` and ``split_merged_cells=False``
+  classic's live result is the offline one: offline, classic by default keeps a division's two
+  daughters one object for their first frame, joins a "daughter" whose branch ends inside her
+  sister back to her (:mod:`celltrace.linking.mitosis`), gives a "daughter" that is a cell parting
+  from the mother she was merged with back to her own track, and cuts a cell out of a neighbour
+  she was merged with (:mod:`celltrace.linking.merges`); all four rewrite published results. Live, the
   division comes with the frame that shows the daughters and stays (unless its branch dies young,
   as above), and a gap stays a gap. The method's step on one linked frame
   (:meth:`~celltrace.methods.base.Tracker.finish_frame`; classic grows dim nuclei into their faint

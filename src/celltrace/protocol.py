@@ -60,7 +60,7 @@ BASELINE_PARAMS = {"background": 0.0, "grow_factor": 0.0, "merge_ratio": 0.0, "d
                    "division_symmetry_weight": 1.0, "division_distance_factor": 1.5, "division_shrink_weight": 0.0,
                    "faint_noise_k": 0.0, "radius_sigma_factor": 0.0, "hull_max_ratio": 0.0,
                    "piece_ratio": 0.0, "division_join_frames": 0, "close_jumps": False,
-                   "division_piece_fraction": 0.0, "division_piece_frames": 0,
+                   "division_piece_fraction": 0.0, "division_piece_frames": 0, "merge_split_frames": 0,
                    "split_merged_cells": False, "dim_rim_factor": 0.0, "division_max_cost": 1.5,
                    "min_cell_radius": 0.0, "speck_fraction": 0.0}
 """The ``classic`` method as the maintainers scored it on the held-out sequences (commit 99e1f6f):

@@ -18,6 +18,12 @@ Each part must keep at least ``min_part`` of the object of ``u - 1`` it grew fro
 is left as it is. The gap link is replaced by frame-to-frame links through the new objects. On
 classic's results for all of the 02 sequences, every gap link of MSC (3) and half of SIM+'s (12 of
 24) crossed such a merge; none of GOWT1's 30 did.
+
+A merge longer than a gap, or one that ends where the merged object parts again, is linked as a
+division instead: the cell inside the host ends her track at the merge, and when the two part,
+the part that is she is a birth next to the host, which the division detector takes for a
+daughter. :func:`reemerged_cells` gives such a "daughter" back to the track that ended inside the
+mother's track: a gap link from that track's end, which :func:`split_merged` can then cut through.
 """
 
 from __future__ import annotations
@@ -78,6 +84,101 @@ def split_merged(links: np.ndarray, segmentation: Frames, labels_per_frame: list
     return out, edits, labels
 
 
+def reemerged_cells(links: np.ndarray, segmentation: Frames, areas: list[dict[int, float]],
+                    max_frames: int, min_area_ratio: float = 0.5, min_track_frames: int = 2) -> np.ndarray:
+    """``links`` with each division that is a merged cell parting from her host again made a gap link.
+
+    A division ``m(t) -> a, b(t+1)`` is a re-emergence when, walking back along the mother's track
+    (one predecessor each, no other division) at most ``max_frames`` frames, an object ``h(u)`` of
+    it absorbed a track end ``E(u-1)``: more than half of ``E``'s pixels lie under ``h``, ``E``'s
+    track is at least ``min_track_frames`` objects long, ``E`` is at least ``min_area_ratio`` of
+    ``P``, the mother track's object before ``h`` (of ``u-1``, or earlier across a gap link), and ``h`` is at least ``P`` plus half of
+    ``E`` in area (two cells' pixels, not a fragment swallowed). The latest such ``E`` takes the
+    daughter the 2×2 assignment of squared centroid distances (``E``, ``P`` → ``a``, ``b``) gives
+    her: the link ``m -> x`` becomes ``E(u-1) -> x(t+1)``. ``areas[t]`` maps frame ``t``'s labels
+    to their areas. Returns a new array; ``max_frames <= 0``: unchanged."""
+    links = np.array(links, dtype=np.int64).reshape(-1, 4)
+    if max_frames <= 0 or len(links) == 0:
+        return links
+    seg = as_frames(segmentation)
+    succ: dict[tuple[int, int], list[int]] = {}
+    pred: dict[tuple[int, int], tuple[int, int]] = {}
+    for i, (t0, l0, t1, l1) in enumerate(links.tolist()):
+        succ.setdefault((t0, l0), []).append(i)
+        pred[(t1, l1)] = (t0, l0)
+    n_frames = len(seg)
+
+    def track_length(node: tuple[int, int], limit: int) -> int:
+        n = 1
+        while n < limit and node in pred and len(succ.get(pred[node], [])) == 1:
+            node, n = pred[node], n + 1
+        return n
+
+    # track ends (before the last frame) and the object of the next frame holding most of each
+    ends_by_frame: dict[int, list[int]] = {}
+    for t, labs in enumerate(areas):
+        if t < n_frames - 1:
+            ends = [lab for lab in labs if (t, lab) not in succ]
+            if ends:
+                ends_by_frame[t] = ends
+    absorbed: dict[tuple[int, int], list[tuple[int, int]]] = {}  # host (u, h) -> ends (u-1, E)
+    for t, ends in ends_by_frame.items():
+        now, nxt = np.asarray(seg[t]), np.asarray(seg[t + 1])
+        for lab in ends:
+            under = nxt[now == lab]
+            under = under[under > 0]
+            if under.size == 0:
+                continue
+            host = int(np.bincount(under).argmax())
+            if np.count_nonzero(under == host) * 2 > np.count_nonzero(now == lab):
+                absorbed.setdefault((t + 1, host), []).append((t, lab))
+
+    def centroid(t: int, lab: int) -> np.ndarray:
+        ys, xs = np.nonzero(np.asarray(seg[t]) == lab)
+        return np.array([ys.mean(), xs.mean()])
+
+    keep = np.ones(len(links), dtype=bool)
+    added: list[tuple[int, int, int, int]] = []
+    used: set[tuple[int, int]] = set()
+    for mother in sorted(k for k, out in succ.items() if len(out) == 2):
+        rows = succ[mother]
+        kids = [(int(links[i, 2]), int(links[i, 3])) for i in rows]
+        if any(tk != mother[0] + 1 for tk, _ in kids):
+            continue
+        node, found = mother, None
+        while found is None and mother[0] - node[0] < max_frames:
+            for end in sorted(absorbed.get(node, []), reverse=True):
+                p = pred.get(node)
+                if end in used or p is None:
+                    continue
+                a_e, a_p, a_h = areas[end[0]][end[1]], areas[p[0]][p[1]], areas[node[0]][node[1]]
+                if a_e >= min_area_ratio * a_p and a_h >= a_p + 0.5 * a_e and \
+                        track_length(end, min_track_frames) >= min_track_frames:
+                    found = (end, p)
+                    break
+            if node not in pred or len(succ.get(pred[node], [])) != 1:
+                break
+            node = pred[node]
+        if found is None:
+            continue
+        end, p = found
+        c_e, c_p = centroid(*end), centroid(*p)
+        c_a, c_b = centroid(*kids[0]), centroid(*kids[1])
+        e_takes_b = ((c_p - c_a) ** 2).sum() + ((c_e - c_b) ** 2).sum() <= \
+            ((c_p - c_b) ** 2).sum() + ((c_e - c_a) ** 2).sum()
+        i = rows[1] if e_takes_b else rows[0]
+        keep[i] = False
+        kid = (int(links[i, 2]), int(links[i, 3]))
+        added.append((*end, *kid))
+        used.add(end)
+        succ[mother] = [r for r in rows if r != i]
+        succ[end], pred[kid] = [-1], end  # -1: a link not in ``links`` (only counted)
+    out = links[keep]
+    if added:
+        out = np.vstack([out, np.array(added, dtype=np.int64)])
+    return out
+
+
 def _cut_host(now: np.ndarray, prev_a: np.ndarray, before: np.ndarray, u: int,
               pred: dict[tuple[int, int], tuple[int, int]], min_part: float) -> tuple[np.ndarray, int] | None:
     """Frame ``u`` (``now``) with ``A``'s part cut out of the host under ``prev_a`` (``A``'s object
@@ -118,4 +219,4 @@ def _replaced(_: np.ndarray, by: np.ndarray) -> np.ndarray:
     return by
 
 
-__all__ = ["split_merged", "edited_segmentation"]
+__all__ = ["edited_segmentation", "reemerged_cells", "split_merged"]

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from celltrace.errors import CelltraceWarning
 from celltrace.frames import Frames, FrameStore, spread
 from celltrace.linking.features import measure_masks, object_features, radius_from_objects, segment_movie
-from celltrace.linking.merges import edited_segmentation, split_merged
+from celltrace.linking.merges import edited_segmentation, reemerged_cells, split_merged
 from celltrace.linking.mitosis import Joins, join_daughters, joined_labels, joined_segmentation, take_back_remerged
 from celltrace.linking.standard import link_objects
 from celltrace.methods.base import Tracker, register
@@ -187,6 +187,9 @@ class ClassicTracker(Tracker):
         t0 = time.perf_counter()
         links, motion = link_objects(self.config, objects, radius, progress=progress)
         labels = [o["label"].to_numpy(np.int64) for o in objects]
+        if masks is None and self.config.divisions and self.config.merge_split_frames > 0:
+            areas = [dict(zip(o["label"].tolist(), o["area"].tolist())) for o in objects]
+            links = reemerged_cells(links, segmentation, areas, self.config.merge_split_frames)
         if masks is None and self.config.split_merged_cells:
             links, edits, labels = split_merged(links, segmentation, labels)
             segmentation = edited_segmentation(segmentation, edits)
