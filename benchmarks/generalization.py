@@ -2,7 +2,7 @@
 
     python benchmarks/generalization.py [--models DIR] [--families spatial lodo shift dim psc synth linking]
                                         [--methods classic-baseline classic caliban caliban-learned ...]
-                                        [--frames N] [--out DIR]
+                                        [--frames N] [--link-weights FILE] [--out DIR]
 
 Learned models must not have seen the scored data, so each case family uses its own weights:
 ``spatial``, ``shift`` and ``dim`` cases the models trained on ``x < 0.6·W`` of the 02 sequences
@@ -17,7 +17,8 @@ Methods:
                        correction); the default must not fall below it
   classic              the classic method with today's defaults
   caliban              caliban segmentation + its default linker (the standard LAP linker)
-  caliban-learned      the same masks linked by caliban's learned linker (shipped linker weights)
+  caliban-learned      the same masks linked by caliban's learned linker (shipped linker weights, or
+                       --link-weights FILE)
   caliban-noaug(-learned)   models trained without the photometric shifts (spatial and shift only)
   caliban-shipped(-learned) the package's caliban segmentation weights (psc, synth only)
   embedtrack           the shipped EmbedTrack generalist on psc, synth (it trained on all of 02), and
@@ -87,8 +88,8 @@ class Runners:
     linked both ways: with its default linker (the standard LAP linker) and, in linking-only mode on
     the same masks, with the learned linker (``-learned``)."""
 
-    def __init__(self, models: Path):
-        self.models = models
+    def __init__(self, models: Path, link_weights: Path | None = None):
+        self.models, self.link_weights = models, link_weights
         self.cache: dict[tuple[int, str], Tracking] = {}
 
     def own_weights(self, method: str, case: Case) -> Path | None:
@@ -128,8 +129,9 @@ class Runners:
         result = self.cache[key]
         if not learned:
             return result
-        return load_tracker("caliban", linker="learned").track(Movie(frames=frames), masks=np.asarray(result.masks),
-                                                               progress=False)
+        linking = {"link_weights": str(self.link_weights)} if self.link_weights is not None else {}
+        return load_tracker("caliban", linker="learned", **linking).track(Movie(frames=frames),
+                                                                          masks=np.asarray(result.masks), progress=False)
 
     def boxtrack(self, frames: np.ndarray, case: Case, gt_boxes: bool = False) -> Tracking | None:
         """BoxTrack with the shipped (spatial: left 60 % of each 02) weights, or on lodo cases
@@ -251,6 +253,7 @@ def main() -> None:
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--methods", nargs="+", default=["classic-baseline", "classic", "caliban", "caliban-learned", "embedtrack"])
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    ap.add_argument("--link-weights", help="caliban-learned: these linker weights instead of the shipped ones")
     ap.add_argument("--frames", type=int, help="only the first N frames of each sequence (quicker)")
     ap.add_argument("--shift-frames", type=int, default=30, help="frames of each shift case (default 30)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "generalization"))
@@ -279,14 +282,14 @@ def main() -> None:
         cases += synth_cases()
     if "linking" in families:
         cases += linking_cases(root, a.datasets, frames)
-    runners = Runners(Path(a.models))
+    runners = Runners(Path(a.models), Path(a.link_weights) if a.link_weights else None)
     rows = run_protocol(cases, runners.table(a.methods))
     summary = summarise(rows)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     commit = short_commit()
     head = (f"commit {commit}, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {torch.get_num_threads()} torch "
-            f"threads, models {a.models}, families {'quick protocol' if a.quick else a.families}, frames {a.frames or 'all'}")
+            f"threads, models {a.models}{f', linker weights {a.link_weights}' if a.link_weights else ''}, families {'quick protocol' if a.quick else a.families}, frames {a.frames or 'all'}")
     (out / "results.json").write_text(json.dumps({"header": head, "rows": rows, "summary": [
         {"family": f, "method": m, **v} for (f, m), v in summary.items()]}, indent=1))
     (out / "results.md").write_text(f"{head}\n\n{markdown(rows, summary)}\n")

@@ -280,3 +280,98 @@ def test_bad_linking_weights_give_one_clear_line(tmp_path):
     with pytest.raises(CelltraceError, match="no trained caliban linking model found"):
         CalibanTracker(link_weights=tmp_path / "none.pt").track(np.zeros((2, 32, 32), np.uint8), masks=masks,
                                                                 progress=False)
+
+
+# ------------------------------------------------------------------------------ predicted masks
+def test_predicted_tracking_carries_tracks_over_merges_fragments_and_misses():
+    """Markers: cell 1 (frames 0–1) divides into 2 and 3 (frames 2–3); cell 4 in every frame. The
+    segmentation: a fragment beside cell 1 in frames 0–1 (no marker), cell 4 missed in frame 1,
+    and 2 and 3 merged into one object in frame 3 that covers more of 3. The fragment is one track
+    of its own; 4 goes on after her gap under a new label whose parent is her first part; the
+    merged object continues 3 and 2 ends; 2 and 3 are 1's daughters."""
+    from celltrace.methods.caliban.link_noisy import predicted_tracking
+
+    yy, xx = np.mgrid[:40, :80]
+    disk = lambda cy, cx, r=5: (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r  # noqa: E731
+    markers = np.zeros((4, 40, 80), np.uint16)
+    pred = np.zeros((4, 40, 80), np.uint16)
+    for t in (0, 1):
+        markers[t][disk(20, 20)] = 1
+        pred[t][disk(20, 20, 6)] = 7
+        pred[t][disk(8, 20, 3)] = 9  # a fragment, no marker
+    for t in (2, 3):
+        markers[t][disk(20, 14)] = 2
+        markers[t][disk(20, 27)] = 3
+    pred[2][disk(20, 14)] = 5
+    pred[2][disk(20, 27)] = 6
+    pred[3][disk(20, 14, 4) | disk(20, 27, 6) | ((abs(yy - 20) <= 2) & (xx >= 14) & (xx <= 27))] = 3  # merged
+    for t in range(4):
+        markers[t][disk(20, 60)] = 4
+        if t != 1:
+            pred[t][disk(20, 60)] = 1
+    truth = Tracking(masks=markers, lineage=[[1, 0, 1, 0], [2, 2, 3, 1], [3, 2, 3, 1], [4, 0, 3, 0]])
+    pt = predicted_tracking(pred, truth).validate()
+    lin = {int(r.label): (int(r.begin), int(r.end), int(r.parent)) for r in pt.lineage.itertuples()}
+    at = lambda t, cy, cx: int(np.asarray(pt.masks[t])[cy, cx])  # noqa: E731
+    assert lin[1] == (0, 1, 0) and lin[2] == (2, 2, 1) and lin[3] == (2, 3, 1) and lin[4] == (0, 0, 0)
+    assert at(3, 20, 27) == 3 and at(3, 20, 14) == 3  # the merged object continues 3
+    after_gap = at(2, 20, 60)
+    assert after_gap not in (1, 2, 3, 4) and lin[after_gap] == (2, 3, 4) and at(3, 20, 60) == after_gap
+    fragment = at(0, 8, 20)
+    assert fragment not in (1, 2, 3, 4, after_gap) and lin[fragment] == (0, 1, 0) and at(1, 8, 20) == fragment
+    assert sorted(d for d in pt.divisions().daughters) == [(2, 3)]
+    with pytest.raises(ValueError, match="frames"):
+        predicted_tracking(pred[:3], truth)
+
+
+def test_linker_targets_on_a_real_segmentation_keep_its_objects_and_the_true_divisions(sim_gt):
+    """SIM+ 02 frames 70–90 segmented by classic: the carried-over tracking has exactly the
+    segmentation's objects (the same DET), its divisions are true ones, and the targets made from
+    it hold more DIFFERENT pairs than the ground truth's (fragments and split cells)."""
+    from celltrace.methods.caliban.link_noisy import predicted_tracking
+    from celltrace.methods.caliban.link_targets import frame_pair_targets
+    from celltrace.methods.classic import ClassicTracker
+
+    movie = open_movie(ctc_sequence(SIM))
+    truth = window_tracking(sim_gt, 70, 90)
+    frames = np.stack([np.asarray(movie[t]) for t in range(70, 90)])
+    seg = ClassicTracker(cell_radius=17.0).track(frames, progress=False)
+    pt = predicted_tracking(np.asarray(seg.masks), truth).validate()
+    assert evaluate(pt, truth, metrics=["ctc"])["DET"] == pytest.approx(evaluate(seg, truth, metrics=["ctc"])["DET"])
+    for t in range(len(frames)):
+        assert np.array_equal(np.asarray(pt.masks[t]) > 0, np.asarray(seg.masks[t]) > 0)
+    gt_kids = {frozenset(d) for d in truth.divisions().daughters}
+    assert len(pt.divisions()) >= 1 and all(frozenset(d) in gt_kids for d in pt.divisions().daughters)
+    r = estimate_radius(truth.masks)
+    feats_gt = [frame_features(frames[t], np.asarray(truth.masks[t]), r) for t in range(len(frames))]
+    feats_pt = [frame_features(frames[t], np.asarray(pt.masks[t]), r) for t in range(len(frames))]
+    n_gt = class_counts(frame_pair_targets(feats_gt, truth.lineage, 4 * r))
+    n_pt = class_counts(frame_pair_targets(feats_pt, pt.lineage, 4 * r))
+    assert n_pt[DIFFERENT] > n_gt[DIFFERENT] and 0 < n_pt[PARENT_CHILD] <= n_gt[PARENT_CHILD]
+
+
+def test_training_on_predicted_masks_scores_against_the_ground_truth(tmp_path):
+    """``masks=both``: each dataset is trained on twice, on its ground-truth masks and on caliban's
+    segmentation of its frames; the division threshold is chosen over both, and the validation of
+    the predicted sequence scores its linking against the ground truth (a segmentation's errors
+    cost TRA there, so it is below the GT-mask sequence's)."""
+    import json
+
+    from celltrace.train import trainer
+
+    with pytest.raises(ValueError, match="masks must be"):
+        LinkTrainConfig(masks="noisy")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer("caliban-linking")([ctc_sequence(SIM)], tmp_path / "link.pt", steps=2, seed=0, batch=1,
+                                   frames=(70, 86), progress=False, thresholds=(0.5,), masks="both")
+    finally:
+        torch.set_num_threads(threads)
+    manifest = json.loads((tmp_path / "link.json").read_text())
+    names = [s["name"] for s in manifest["sequences"]]
+    assert names == [SIM, f"{SIM} (predicted masks)"] and manifest["train"]["masks"] == "both"
+    by_name = {v["sequence"]: v for v in manifest["validation"]}
+    assert set(by_name) == set(names)
+    assert by_name[f"{SIM} (predicted masks)"]["caliban"]["TRA"] < by_name[SIM]["caliban"]["TRA"]
+    assert set(manifest["division_threshold_sweep"][0]["per_sequence"]) == set(names)

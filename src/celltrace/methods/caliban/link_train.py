@@ -1,15 +1,20 @@
 """Training and validation of the Caliban linking network on CTC ground truth (paper §3.5.4).
 
 A training step draws ``pairs_per_batch`` frame pairs ``(t, t+1)`` from the training frames (the
-first ``1 - val_fraction`` of each sequence), embeds the window ``t-H+1 .. t+1`` of each (GT masks
+first ``1 - val_fraction`` of each sequence), embeds the window ``t-H+1 .. t+1`` of each (masks
 → features → encoder, augmented by a random rotation by a multiple of 90° and a flip), runs the
 tracking model on every GT history of ``t`` against its gated candidates in ``t+1`` and takes the
 class-weighted cross-entropy (:mod:`.link_targets`); encoder and tracking model are trained jointly
 with rectified Adam (paper: lr 1e-3) through :func:`celltrace.train.loop.fit`.
 
+The masks are the ground truth's, or (``masks='predicted'``, ``'both'``) caliban's segmentation of
+the same frames with the ground truth's tracks carried over to its objects
+(:mod:`.link_noisy`): the merges, fragments and misses the linker meets in use, which the paper's
+GT-only training never shows it.
+
 Validation on the held-out last frames: accuracy per class (GT histories), and the tracking scores
-(TRA, BC(2), DIV_F1, …) of linking the GT masks of those frames with the learned cost, beside the
-classic linker on the same masks.
+(TRA, BC(2), DIV_F1, …) of linking the masks of those frames with the learned cost, beside the
+classic linker on the same masks, against the ground truth.
 """
 
 from __future__ import annotations
@@ -50,6 +55,18 @@ class LinkTrainConfig:
     """Random rotations by multiples of 90° and flips (paper: random rotations and translations)."""
     sequence: str = "02"
     """CTC sequence of each dataset folder."""
+    masks: str = "gt"
+    """The objects the linker trains on: ``gt`` (the ground-truth masks), ``predicted`` (a
+    segmentation of the raw frames with the ground truth's tracks carried over,
+    :func:`.link_noisy.predicted_tracking`: merges, fragments and misses as in use) or ``both``
+    (each dataset twice). The division threshold is chosen on the validation frames of every
+    sequence trained on, so ``both`` calibrates it on predicted masks too."""
+    segmentation_weights: str | None = None
+    """Caliban segmentation weights that make the predicted masks (default: the package's)."""
+
+    def __post_init__(self) -> None:
+        if self.masks not in ("gt", "predicted", "both"):
+            raise ValueError(f"masks must be 'gt', 'predicted' or 'both', not {self.masks!r}")
 
 
 @dataclass
@@ -65,6 +82,13 @@ class LinkSequence:
     movie: Any = None
     gt: Any = None
     offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    truth: Any = None
+    """The ground truth to score against when ``gt`` is a predicted tracking (else ``gt`` itself)."""
+
+    @property
+    def reference(self) -> Any:
+        """The tracking that validation scores against: :attr:`truth`, else :attr:`gt`."""
+        return self.truth if self.truth is not None else self.gt
 
     def train_pairs(self) -> list[int]:
         """Indices ``t`` of the frame pairs inside the training frames that have candidates."""
@@ -75,10 +99,14 @@ class LinkSequence:
 
 
 def load_sequence(dataset: str | Path, config: LinkTrainConfig | None = None, linking: LinkingConfig | None = None,
-                  frames: tuple[int, int] | None = None, progress: bool = False) -> LinkSequence:
+                  frames: tuple[int, int] | None = None, progress: bool = False,
+                  predicted: bool = False) -> LinkSequence:
     """Features and targets of ``dataset/<sequence>`` (raw) with ``dataset/<sequence>_GT`` (TRA
     masks + lineage) — or of a sequence folder ``…/NN`` with ``…/NN_GT`` beside it;
-    ``frames = (start, stop)`` restricts to a window (renumbered from 0)."""
+    ``frames = (start, stop)`` restricts to a window (renumbered from 0). ``predicted``: the
+    objects are caliban's segmentation of the raw frames (``config.segmentation_weights``) with the
+    ground truth's tracks carried over (:func:`.link_noisy.predicted_tracking`), and the ground
+    truth is kept as :attr:`LinkSequence.truth`."""
     from tqdm.auto import tqdm
 
     from celltrace.io.ctc import read_ctc
@@ -98,6 +126,18 @@ def load_sequence(dataset: str | Path, config: LinkTrainConfig | None = None, li
         frames_ = movie.frames[frames[0]:frames[1]]
     else:
         frames_ = movie.frames
+    truth = None
+    if predicted:
+        from celltrace.methods.caliban.link_noisy import predicted_tracking
+        from celltrace.methods.caliban.tracker import CalibanTracker
+        from celltrace.movie import Movie
+
+        segmenter = CalibanTracker(weights=cfg.segmentation_weights)
+        seg_radius = segmenter.estimate_radius(Movie(frames=frames_))
+        pred = [segmenter.segment(np.asarray(frames_[t]), seg_radius)
+                for t in tqdm(range(len(gt.masks)), desc=f"segmenting {dataset.name}", unit="frame",
+                              disable=not progress)]
+        truth, gt = gt, predicted_tracking(pred, gt)
     r = estimate_radius(gt.masks)
     D = scaled_neighbor_distance(r, lcfg.reference_radius)
     feats = [frame_features(np.asarray(frames_[t]), np.asarray(gt.masks[t]), r, lcfg.crop_size, lcfg.crop_factor, D)
@@ -105,8 +145,9 @@ def load_sequence(dataset: str | Path, config: LinkTrainConfig | None = None, li
     targets = frame_pair_targets(feats, gt.lineage, lcfg.gate_factor * r)
     T = len(feats)
     stop = max(2, int(round(T * (1 - cfg.val_fraction))))
-    return LinkSequence(name=dataset.name, features=feats, radius=r, neighbor_distance=D, targets=targets,
-                        train_stop=stop, movie=frames_, gt=gt, offsets=node_offsets(feats))
+    return LinkSequence(name=f"{dataset.name} (predicted masks)" if predicted else dataset.name, features=feats,
+                        radius=r, neighbor_distance=D, targets=targets, train_stop=stop, movie=frames_, gt=gt,
+                        offsets=node_offsets(feats), truth=truth)
 
 
 def dihedral(f: FrameFeatures, k: int, flip: bool) -> FrameFeatures:
@@ -214,22 +255,23 @@ SCORE_KEYS = ("TRA", "LNK", "BC(2)", "DIV_F1", "DIV_precision", "DIV_recall", "C
 def validate_linking(model: CalibanLinkModel, seq: LinkSequence, linking: LinkingConfig | None = None,
                      classic: bool = True) -> dict[str, Any]:
     """Scores on the held-out frames ``train_stop .. T-1`` of ``seq``: pair accuracy per class, and
-    TRA/BC(2)/DIV_F1… of linking the GT masks of those frames with the model (and with the classic
-    linker on the same masks)."""
+    TRA/BC(2)/DIV_F1… of linking the masks of those frames (GT or predicted) with the model (and
+    with the classic linker on the same masks), scored against the ground truth."""
     from celltrace.metrics import evaluate
 
     lcfg = linking or LinkingConfig()
     out: dict[str, Any] = {"sequence": seq.name, "frames": [seq.train_stop, len(seq.features)]}
     out.update(pair_accuracy(model, seq, seq.val_pairs(), lcfg.history))
-    gt = window_tracking(seq.gt, seq.train_stop, len(seq.features))
+    masks = window_tracking(seq.gt, seq.train_stop, len(seq.features)).masks
+    gt = window_tracking(seq.reference, seq.train_stop, len(seq.features))
     movie = np.stack([np.asarray(seq.movie[t]) for t in range(seq.train_stop, len(seq.features))])
-    tr = track_with_model(movie, gt.masks, model, lcfg, radius=seq.radius).validate()
+    tr = track_with_model(movie, masks, model, lcfg, radius=seq.radius).validate()
     sc = evaluate(tr, gt, metrics=["ctc", "bio", "divisions"])
     out["caliban"] = {k: sc.get(k) for k in SCORE_KEYS}
     if classic:
         from celltrace.methods.classic.tracker import ClassicTracker
 
-        ref = ClassicTracker(cell_radius=seq.radius).track(movie, masks=gt.masks, progress=False)
+        ref = ClassicTracker(cell_radius=seq.radius).track(movie, masks=masks, progress=False)
         sc = evaluate(ref, gt, metrics=["ctc", "bio", "divisions"])
         out["classic"] = {k: sc.get(k) for k in SCORE_KEYS}
     return out
@@ -295,7 +337,8 @@ def train_caliban_linking(data_dirs: list[str | Path], out: str | Path, steps: i
     mcfg = LinkModelConfig(crop_size=lcfg.crop_size, history=lcfg.history)
     out = Path(out)
     started = time.time()
-    seqs = [load_sequence(d, cfg, lcfg, frames=frames, progress=progress) for d in data_dirs]
+    seqs = [load_sequence(d, cfg, lcfg, frames=frames, progress=progress, predicted=predicted) for d in data_dirs
+            for predicted in {"gt": (False,), "predicted": (True,), "both": (False, True)}[cfg.masks]]
     sampler = PairSampler(seqs, cfg, lcfg.history, seed)
     torch.manual_seed(seed)
     model = CalibanLinkModel(mcfg)
