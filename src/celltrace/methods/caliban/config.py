@@ -142,7 +142,9 @@ class CalibanSegConfig(MethodConfig):
     (:mod:`celltrace.linking.standard`, the classic method's linker with its defaults) — on the
     generalization protocol it scores at least the learned linker's TRA in every family and a
     higher BC(2) (SIM+ spatial hold-out 0.769 vs 0.640); ``learned``: Caliban's linker
-    (graph-attention + LSTM link probabilities, shipped weights, trained on GT masks only)."""
+    (graph-attention + LSTM link probabilities, shipped weights, trained on GT masks only; trained
+    on predicted masks too, ``celltrace train caliban-linking --param masks=both``, it gained on SIM+
+    and lost on MSC, ``benchmarks/results/caliban-linker-predicted-masks/``, so it is not shipped)."""
 
     # --- tracking without a learned linker (fallback: shared LAP linker, Euclidean cost)
     max_distance_factor: float = 1.5
