@@ -385,16 +385,15 @@ def test_reemerged_cells_gives_a_daughter_back_to_the_cell_that_merged_into_her_
     merged = np.where(disk(25) | disk(39), 1, 0)
     seg = np.stack([apart(20, 44), apart(21, 43), merged, merged, np.where(disk(42), 1, np.where(disk(22), 2, 0)),
                     np.where(disk(42), 1, np.where(disk(22), 2, 0))]).astype(np.uint16)
-    areas = [{int(k): float((f == k).sum()) for k in np.unique(f) if k} for f in seg]
+    objects = [object_features(f) for f in seg]
     links = np.array([(0, 1, 1, 1), (0, 2, 1, 2), (1, 2, 2, 1), (2, 1, 3, 1), (3, 1, 4, 1), (3, 1, 4, 2),
                       (4, 1, 5, 1), (4, 2, 5, 2)])
-    out = reemerged_cells(links, seg, areas, max_frames=5)
+    out = reemerged_cells(links, seg, objects, max_frames=5)
     assert as_set(out) == as_set(links) - {(3, 1, 4, 2)} | {(1, 1, 4, 2)}
-    assert as_set(reemerged_cells(links, seg, areas, max_frames=1)) == as_set(links)  # host two frames back
-    assert as_set(reemerged_cells(links, seg, areas, max_frames=2)) == as_set(out)
-    assert as_set(reemerged_cells(links[1:], seg, areas, max_frames=5, min_track_frames=2)) == as_set(links[1:])
+    assert as_set(reemerged_cells(links, seg, objects, max_frames=1)) == as_set(links)  # host two frames back
+    assert as_set(reemerged_cells(links, seg, objects, max_frames=2)) == as_set(out)
+    assert as_set(reemerged_cells(links[1:], seg, objects, max_frames=5, min_track_frames=2)) == as_set(links[1:])
     small = seg.copy()
     small[:2][(small[:2] == 1) & ~disk(20, 4)[None] & ~disk(21, 4)[None]] = 0  # A a fragment of B's size / 4
-    small_areas = [{int(k): float((f == k).sum()) for k in np.unique(f) if k} for f in small]
-    assert as_set(reemerged_cells(links, small, small_areas, max_frames=5)) == as_set(links)
-    assert as_set(reemerged_cells(links, seg, areas, max_frames=0)) == as_set(links)
+    assert as_set(reemerged_cells(links, small, [object_features(f) for f in small], max_frames=5)) == as_set(links)
+    assert as_set(reemerged_cells(links, seg, objects, max_frames=0)) == as_set(links)

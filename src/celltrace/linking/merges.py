@@ -28,12 +28,26 @@ mother's track: a gap link from that track's end, which :func:`split_merged` can
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
+import pandas as pd
 from skimage.segmentation import watershed
 
 from celltrace.frames import Frames, as_frames, changed_frames
+
+
+def holder(frame: np.ndarray, mask: np.ndarray) -> int:
+    """The label of ``frame`` under more than half of ``mask``'s pixels, or 0 when there is none
+    (of several labels under it, the one with most pixels; ties to the lower label)."""
+    under = frame[mask]
+    under = under[under > 0]
+    if under.size == 0:
+        return 0
+    counts = np.bincount(under)
+    top = int(counts.argmax())
+    return top if counts[top] * 2 > np.count_nonzero(mask) else 0
 
 
 def split_merged(links: np.ndarray, segmentation: Frames, labels_per_frame: list[np.ndarray],
@@ -84,7 +98,7 @@ def split_merged(links: np.ndarray, segmentation: Frames, labels_per_frame: list
     return out, edits, labels
 
 
-def reemerged_cells(links: np.ndarray, segmentation: Frames, areas: list[dict[int, float]],
+def reemerged_cells(links: np.ndarray, segmentation: Frames, objects: Sequence[pd.DataFrame],
                     max_frames: int, min_area_ratio: float = 0.5, min_track_frames: int = 2) -> np.ndarray:
     """``links`` with each division that is a merged cell parting from her host again made a gap link.
 
@@ -95,8 +109,9 @@ def reemerged_cells(links: np.ndarray, segmentation: Frames, areas: list[dict[in
     ``P``, the mother track's object before ``h`` (of ``u-1``, or earlier across a gap link), and ``h`` is at least ``P`` plus half of
     ``E`` in area (two cells' pixels, not a fragment swallowed). The latest such ``E`` takes the
     daughter the 2×2 assignment of squared centroid distances (``E``, ``P`` → ``a``, ``b``) gives
-    her: the link ``m -> x`` becomes ``E(u-1) -> x(t+1)``. ``areas[t]`` maps frame ``t``'s labels
-    to their areas. Returns a new array; ``max_frames <= 0``: unchanged."""
+    her: the link ``m -> x`` becomes ``E(u-1) -> x(t+1)``. ``objects[t]`` is frame ``t``'s table
+    ``label, y, x, area`` (:func:`~celltrace.linking.features.object_features`). Returns a new
+    array; ``max_frames <= 0``: unchanged."""
     links = np.array(links, dtype=np.int64).reshape(-1, 4)
     if max_frames <= 0 or len(links) == 0:
         return links
@@ -107,6 +122,8 @@ def reemerged_cells(links: np.ndarray, segmentation: Frames, areas: list[dict[in
         succ.setdefault((t0, l0), []).append(i)
         pred[(t1, l1)] = (t0, l0)
     n_frames = len(seg)
+    area = [dict(zip(o["label"].tolist(), o["area"].tolist())) for o in objects]
+    centre = [dict(zip(o["label"].tolist(), o[["y", "x"]].to_numpy(np.float64))) for o in objects]
 
     def track_length(node: tuple[int, int], limit: int) -> int:
         n = 1
@@ -116,7 +133,7 @@ def reemerged_cells(links: np.ndarray, segmentation: Frames, areas: list[dict[in
 
     # track ends (before the last frame) and the object of the next frame holding most of each
     ends_by_frame: dict[int, list[int]] = {}
-    for t, labs in enumerate(areas):
+    for t, labs in enumerate(area):
         if t < n_frames - 1:
             ends = [lab for lab in labs if (t, lab) not in succ]
             if ends:
@@ -125,17 +142,9 @@ def reemerged_cells(links: np.ndarray, segmentation: Frames, areas: list[dict[in
     for t, ends in ends_by_frame.items():
         now, nxt = np.asarray(seg[t]), np.asarray(seg[t + 1])
         for lab in ends:
-            under = nxt[now == lab]
-            under = under[under > 0]
-            if under.size == 0:
-                continue
-            host = int(np.bincount(under).argmax())
-            if np.count_nonzero(under == host) * 2 > np.count_nonzero(now == lab):
+            host = holder(nxt, now == lab)
+            if host:
                 absorbed.setdefault((t + 1, host), []).append((t, lab))
-
-    def centroid(t: int, lab: int) -> np.ndarray:
-        ys, xs = np.nonzero(np.asarray(seg[t]) == lab)
-        return np.array([ys.mean(), xs.mean()])
 
     keep = np.ones(len(links), dtype=bool)
     added: list[tuple[int, int, int, int]] = []
@@ -151,7 +160,7 @@ def reemerged_cells(links: np.ndarray, segmentation: Frames, areas: list[dict[in
                 p = pred.get(node)
                 if end in used or p is None:
                     continue
-                a_e, a_p, a_h = areas[end[0]][end[1]], areas[p[0]][p[1]], areas[node[0]][node[1]]
+                a_e, a_p, a_h = area[end[0]][end[1]], area[p[0]][p[1]], area[node[0]][node[1]]
                 if a_e >= min_area_ratio * a_p and a_h >= a_p + 0.5 * a_e and \
                         track_length(end, min_track_frames) >= min_track_frames:
                     found = (end, p)
@@ -162,8 +171,8 @@ def reemerged_cells(links: np.ndarray, segmentation: Frames, areas: list[dict[in
         if found is None:
             continue
         end, p = found
-        c_e, c_p = centroid(*end), centroid(*p)
-        c_a, c_b = centroid(*kids[0]), centroid(*kids[1])
+        (te, le), (tp, lp), ((ta, la), (tb, lb)) = end, p, kids
+        c_e, c_p, c_a, c_b = centre[te][le], centre[tp][lp], centre[ta][la], centre[tb][lb]
         e_takes_b = ((c_p - c_a) ** 2).sum() + ((c_e - c_b) ** 2).sum() <= \
             ((c_p - c_b) ** 2).sum() + ((c_e - c_a) ** 2).sum()
         i = rows[1] if e_takes_b else rows[0]
@@ -184,12 +193,8 @@ def _cut_host(now: np.ndarray, prev_a: np.ndarray, before: np.ndarray, u: int,
     """Frame ``u`` (``now``) with ``A``'s part cut out of the host under ``prev_a`` (``A``'s object
     of ``u - 1``; ``before`` the frame ``u - 1``) as a new label, and that label; ``None`` when
     there is no host continuing another object or a part would be too small."""
-    under = now[prev_a]
-    under = under[under > 0]
-    if under.size == 0:
-        return None
-    host = int(np.bincount(under).argmax())
-    if np.count_nonzero(under == host) * 2 <= prev_a.sum() or (u, host) not in pred:
+    host = holder(now, prev_a)
+    if host == 0 or (u, host) not in pred:
         return None
     prev_b = before == pred[(u, host)][1]
     inside = now == host
@@ -219,4 +224,4 @@ def _replaced(_: np.ndarray, by: np.ndarray) -> np.ndarray:
     return by
 
 
-__all__ = ["edited_segmentation", "reemerged_cells", "split_merged"]
+__all__ = ["edited_segmentation", "holder", "reemerged_cells", "split_merged"]

@@ -26,22 +26,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from celltrace.linking.merges import holder
+from celltrace.metrics.matching import overlap_table
 from celltrace.tracking import Tracking, make_lineage
 
 
 def marker_matches(pred: np.ndarray, markers: np.ndarray) -> dict[int, int]:
-    """``{object: marker}`` of one frame: each marker to the object covering more than half of it,
-    and an object covering several to the one it overlaps most."""
-    both = (pred > 0) & (markers > 0)
-    if not both.any():
-        return {}
-    p, m = pred[both].astype(np.int64), markers[both].astype(np.int64)
-    pairs, counts = np.unique(np.stack([p, m]), axis=1, return_counts=True)
-    size = dict(zip(*np.unique(markers[markers > 0], return_counts=True)))
+    """``{object: marker}`` of one frame: each marker to the object covering more than half of it
+    (:meth:`~celltrace.metrics.matching.FrameOverlap.ctc_pairs`), and an object covering several
+    to the one it overlaps most (ties: the lower marker label)."""
+    table = overlap_table(markers, pred)
+    gi, pj = table.ctc_pairs()
     best: dict[int, tuple[int, int]] = {}
-    for (obj, mk), n in zip(pairs.T.tolist(), counts.tolist()):
-        if n * 2 > size[mk] and n > best.get(obj, (0, 0))[1]:
-            best[obj] = (mk, n)
+    for g, j, n in zip(gi.tolist(), pj.tolist(), table.inter[gi + 1, pj + 1].tolist()):
+        obj = int(table.pred_labels[j])
+        if n > best.get(obj, (0, 0))[1]:
+            best[obj] = (int(table.gt_labels[g]), n)
     return {obj: mk for obj, (mk, _) in best.items()}
 
 
@@ -67,12 +67,7 @@ def predicted_tracking(pred_masks: Sequence[np.ndarray] | np.ndarray, truth: Tra
                 continue
             tid = None
             if prev_frame is not None and prev_false:
-                under = prev_frame[pred == obj]
-                under = under[under > 0]
-                if under.size:
-                    o = int(np.bincount(under).argmax())
-                    if o in prev_false and np.count_nonzero(under == o) * 2 > np.count_nonzero(pred == obj):
-                        tid = prev_false.pop(o)
+                tid = prev_false.pop(holder(prev_frame, pred == obj), None)
             if tid is None:
                 tid, next_id = next_id, next_id + 1
             ids[obj] = tid

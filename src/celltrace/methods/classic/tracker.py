@@ -188,8 +188,7 @@ class ClassicTracker(Tracker):
         links, motion = link_objects(self.config, objects, radius, progress=progress)
         labels = [o["label"].to_numpy(np.int64) for o in objects]
         if masks is None and self.config.divisions and self.config.merge_split_frames > 0:
-            areas = [dict(zip(o["label"].tolist(), o["area"].tolist())) for o in objects]
-            links = reemerged_cells(links, segmentation, areas, self.config.merge_split_frames)
+            links = reemerged_cells(links, segmentation, objects, self.config.merge_split_frames)
         if masks is None and self.config.split_merged_cells:
             links, edits, labels = split_merged(links, segmentation, labels)
             segmentation = edited_segmentation(segmentation, edits)
