@@ -28,7 +28,8 @@ import numpy as np
 
 from celltrace.linking.merges import holder
 from celltrace.metrics.matching import overlap_table
-from celltrace.tracking import Tracking, make_lineage
+from celltrace.shifts import restrict_lineage
+from celltrace.tracking import Tracking
 
 
 def marker_matches(pred: np.ndarray, markers: np.ndarray) -> dict[int, int]:
@@ -52,15 +53,13 @@ def predicted_tracking(pred_masks: Sequence[np.ndarray] | np.ndarray, truth: Tra
     T = len(pred_masks)
     if T != len(truth.masks):
         raise ValueError(f"predicted masks have {T} frames, the ground truth {len(truth.masks)}")
-    gt_parent = {int(r.label): int(r.parent) for r in truth.lineage.itertuples()}
-    next_id = max([0, *gt_parent]) + 1
-    track_at: list[dict[int, int]] = []  # per frame: object -> track id (GT label, or a false track)
-    prev_false: dict[int, int] = {}
+    next_id = int(max([0, *truth.lineage["label"].tolist()])) + 1  # false tracks: labels after the truth's
+    masks = np.zeros((T, *np.asarray(pred_masks[0]).shape), np.uint32)  # track ids, split at gaps below
+    prev_false: dict[int, int] = {}  # object of the frame before -> its false track
     prev_frame: np.ndarray | None = None
     for t in range(T):
         pred = np.asarray(pred_masks[t])
-        match = marker_matches(pred, np.asarray(truth.masks[t]))
-        ids = dict(match)
+        ids = marker_matches(pred, np.asarray(truth.masks[t]))
         false_now: dict[int, int] = {}
         for obj in (int(v) for v in np.unique(pred) if v):
             if obj in ids:
@@ -70,50 +69,13 @@ def predicted_tracking(pred_masks: Sequence[np.ndarray] | np.ndarray, truth: Tra
                 tid = prev_false.pop(holder(prev_frame, pred == obj), None)
             if tid is None:
                 tid, next_id = next_id, next_id + 1
-            ids[obj] = tid
-            false_now[obj] = tid
-        track_at.append(ids)
-        prev_false, prev_frame = false_now, pred
-    # split every track at its gaps: (track id) -> [(label, begin, end)]
-    frames_of: dict[int, list[int]] = {}
-    for t, ids in enumerate(track_at):
-        for tid in ids.values():
-            frames_of.setdefault(tid, []).append(t)
-    parts: dict[int, list[list[int]]] = {}
-    label_of: dict[tuple[int, int], int] = {}  # (track id, frame) -> output label
-    for tid, ts in sorted(frames_of.items()):
-        segs: list[list[int]] = []
-        for t in ts:
-            if segs and t == segs[-1][2] + 1:
-                segs[-1][2] = t
-            elif not segs:
-                segs.append([tid, t, t])
-            else:  # after a gap: a new label
-                segs.append([next_id, t, t])
-                next_id += 1
-            label_of[(tid, t)] = segs[-1][0]
-        parts[tid] = segs
-    rows = []
-    for tid, segs in parts.items():
-        for k, (lab, b, e) in enumerate(segs):
-            if k:
-                parent = segs[k - 1][0]
-            else:
-                mother = gt_parent.get(tid, 0)
-                before = [s for s in parts.get(mother, []) if s[2] < b]
-                parent = before[-1][0] if before else 0
-            rows.append([lab, b, e, parent])
-    dtype = np.uint32 if next_id >= 2**16 else np.uint16
-    masks = np.zeros((T, *np.asarray(pred_masks[0]).shape), dtype)
-    for t, ids in enumerate(track_at):
-        pred = np.asarray(pred_masks[t])
+            ids[obj] = false_now[obj] = tid
         if ids:
-            lut = np.zeros(int(pred.max()) + 1, dtype)
-            for obj, tid in ids.items():
-                lut[obj] = label_of[(tid, t)]
+            lut = np.zeros(int(pred.max()) + 1, np.uint32)
+            lut[list(ids)] = list(ids.values())
             masks[t] = lut[pred]
-    lineage = make_lineage(rows) if rows else make_lineage(np.zeros((0, 4), np.int64))
-    return Tracking(masks=masks, lineage=lineage)
+        prev_false, prev_frame = false_now, pred
+    return restrict_lineage(masks, truth.lineage)  # gaps become new labels, parents their last part
 
 
 __all__ = ["marker_matches", "predicted_tracking"]
