@@ -106,8 +106,8 @@ def reemerged_cells(links: np.ndarray, segmentation: Frames, objects: Sequence[p
     (one predecessor each, no other division) at most ``max_frames`` frames, an object ``h(u)`` of
     it absorbed a track end ``E(u-1)``: more than half of ``E``'s pixels lie under ``h``, ``E``'s
     track is at least ``min_track_frames`` objects long, ``E`` is at least ``min_area_ratio`` of
-    ``P``, the mother track's object before ``h`` (of ``u-1``, or earlier across a gap link), and ``h`` is at least ``P`` plus half of
-    ``E`` in area (two cells' pixels, not a fragment swallowed). The latest such ``E`` takes the
+    ``P``, the mother track's object before ``h`` (of ``u-1``, or earlier across a gap link), and
+    ``h`` is at least ``P`` plus half of ``E`` in area (two cells' pixels, not a fragment swallowed). The latest such ``E`` takes the
     daughter the 2×2 assignment of squared centroid distances (``E``, ``P`` → ``a``, ``b``) gives
     her: the link ``m -> x`` becomes ``E(u-1) -> x(t+1)``. ``objects[t]`` is frame ``t``'s table
     ``label, y, x, area`` (:func:`~celltrace.linking.features.object_features`). Returns a new

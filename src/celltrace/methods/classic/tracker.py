@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from celltrace.errors import CelltraceWarning
 from celltrace.frames import Frames, FrameStore, spread
 from celltrace.linking.features import measure_masks, object_features, radius_from_objects, segment_movie
-from celltrace.linking.merges import edited_segmentation, reemerged_cells, split_merged
+from celltrace.linking.merges import edited_segmentation, holder, reemerged_cells, split_merged
 from celltrace.linking.mitosis import Joins, join_daughters, joined_labels, joined_segmentation, take_back_remerged
 from celltrace.linking.standard import link_objects
 from celltrace.methods.base import Tracker, register
@@ -131,8 +131,7 @@ class ClassicTracker(Tracker):
                 piece_like = short or np.median([area[t][lab] for t, lab in piece]) <= \
                     c.division_piece_fraction * np.median([area[t][sister[t]] for t, _ in piece])
                 (t_end, last), nxt = piece[-1], sister[piece[-1][0] + 1]
-                own = np.asarray(seg[t_end]) == last
-                return bool(piece_like and (np.asarray(seg[t_end + 1])[own] == nxt).sum() * 2 > own.sum())
+                return bool(piece_like and holder(np.asarray(seg[t_end + 1]), np.asarray(seg[t_end]) == last) == nxt)
 
             links, joins = take_back_remerged(links, len(seg), remerged)
         if c.division_join_frames > 0:
